@@ -1,0 +1,122 @@
+//! Who called, and running SQL with the extension owner's rights.
+//!
+//! The role checks must see the role that called the function, so the functions are not
+//! SECURITY DEFINER; they switch to the extension owner only around their own statements, the
+//! way PostgreSQL's SECURITY DEFINER does (and restore on every exit, including errors).
+
+use std::ffi::CStr;
+
+use pgrx::prelude::*;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// What the calling role may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Superusers and `service_role`: every operation, on every integration.
+    Service,
+    /// `authenticated`: store, rotate, delete and list on integrations the authorizer allows.
+    User,
+    /// Everyone else, `anon` included.
+    Denied,
+}
+
+pub struct Caller {
+    pub role: String,
+    pub access: Access,
+}
+
+impl Caller {
+    pub fn current() -> Caller {
+        // SAFETY: plain catalog lookups on the current backend's user id.
+        let (role, superuser) = unsafe {
+            let id = pg_sys::GetUserId();
+            let name = CStr::from_ptr(pg_sys::GetUserNameFromId(id, false));
+            (name.to_string_lossy().into_owned(), pg_sys::superuser_arg(id))
+        };
+        let access = match role.as_str() {
+            _ if superuser => Access::Service,
+            "service_role" => Access::Service,
+            "authenticated" => Access::User,
+            _ => Access::Denied,
+        };
+        Caller { role, access }
+    }
+
+    /// Fails unless the caller may perform `action` at all; `authenticated` may never retrieve.
+    pub fn require(&self, action: &'static str, users_allowed: bool) -> Result<()> {
+        match self.access {
+            Access::Service => Ok(()),
+            Access::User if users_allowed => Ok(()),
+            _ => {
+                log!("credential_vault: denied {action} to role {}", self.role);
+                Err(Error::RoleNotAllowed(action))
+            }
+        }
+    }
+
+    /// Asks the registered authorizer whether an `authenticated` caller may manage the
+    /// integration; `not_found` is the error for "no", the same as for a missing object.
+    pub fn require_manage(&self, action: &'static str, integration_id: Uuid, not_found: Error) -> Result<()> {
+        if self.access == Access::Service {
+            return Ok(());
+        }
+        let authorizer = as_owner(|| {
+            Spi::get_one::<pg_sys::Oid>("select authorizer::pg_catalog.oid from credential_vault.authorizer")
+        })
+        .ok()
+        .flatten()
+        .ok_or(Error::NoAuthorizer)?;
+        // Runs with the caller's identity, so the authorizer sees who asks.
+        let id = pgrx::Uuid::from_bytes(*integration_id.as_bytes()).into_datum().expect("a uuid is never null");
+        // SAFETY: the authorizer's signature (uuid) -> boolean is checked when it is registered.
+        let allowed = unsafe { bool::from_datum(pg_sys::OidFunctionCall1Coll(authorizer, pg_sys::InvalidOid, id), false) };
+        if allowed == Some(true) {
+            Ok(())
+        } else {
+            log!("credential_vault: denied {action} to role {} on integration {integration_id}", self.role);
+            Err(not_found)
+        }
+    }
+}
+
+/// The `sub` claim of the request's JWT, as Supabase's `auth.uid()` reads it; `None` when
+/// absent or not a UUID (an audit row must not fail on a malformed claim).
+pub fn jwt_subject() -> Option<Uuid> {
+    let setting = |name: &CStr| {
+        // SAFETY: missing_ok = true returns NULL for an unknown setting.
+        let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+        (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
+    };
+    let sub = setting(c"request.jwt.claim.sub").filter(|s| !s.is_empty()).or_else(|| {
+        let claims: serde_json::Value = serde_json::from_str(&setting(c"request.jwt.claims")?).ok()?;
+        claims.get("sub")?.as_str().map(str::to_owned)
+    })?;
+    Uuid::try_parse(&sub).ok()
+}
+
+/// Runs `f` with the rights of the extension's owner, restoring the caller's identity afterwards.
+pub fn as_owner<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(pg_sys::Oid, i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: puts back exactly what GetUserIdAndSecContext returned.
+            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
+        }
+    }
+    let owner = Spi::get_one::<pg_sys::Oid>(
+        "select extowner from pg_catalog.pg_extension where extname = 'credential_vault'",
+    )
+    .ok()
+    .flatten()
+    .expect("credential_vault is installed");
+    let (mut user, mut context) = (pg_sys::InvalidOid, 0);
+    // SAFETY: the same switch fmgr_security_definer makes; Restore undoes it on every exit.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(owner, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+    }
+    let _restore = Restore(user, context);
+    f()
+}

@@ -1,0 +1,280 @@
+//! The five operations behind the public RPC functions (`sql/api.sql` wraps them). Each one:
+//! checks the calling role, validates every argument, asks the authorizer for `authenticated`
+//! callers, then does its reads and writes as the extension owner and appends an audit row in
+//! the same transaction.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::caller::{as_owner, jwt_subject, Caller};
+use crate::error::{Error, Result};
+use crate::jsonb::Jsonb;
+use crate::validate::{check_credentials, parse_id};
+
+// pg_extern signatures spell the named columns out: pgrx reads them before aliases resolve.
+type Reference = TableIterator<'static, (pgrx::Uuid, TimestampWithTimeZone)>;
+
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn store_credentials(integration_id: Option<&str>, credentials_json: Option<&str>) -> TableIterator<'static, (name!(vault_secret_id, pgrx::Uuid), name!(created_at, TimestampWithTimeZone))> {
+    raise_on_error(|| {
+        let caller = Caller::current();
+        caller.require("store", true)?;
+        let integration = parse_id("integration_id", integration_id)?;
+        check_credentials(credentials_json)?;
+        caller.require_manage("store", integration, Error::IntegrationNotFound)?;
+        as_owner(|| {
+            require_vault()?;
+            let stored = insert_secret(integration, credentials_json.unwrap_or_default())?;
+            audit("store", &caller, integration, stored.0, None);
+            Ok(reference(stored))
+        })
+    })
+}
+
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn retrieve_credentials(vault_secret_id: Option<&str>) -> Jsonb {
+    raise_on_error(|| {
+        let caller = Caller::current();
+        caller.require("retrieve", false)?;
+        let id = parse_id("vault_secret_id", vault_secret_id)?;
+        as_owner(|| {
+            require_vault()?;
+            let (integration, plaintext) = first_row(
+                "select c.integration_id, d.decrypted_secret::text \
+                 from credential_vault.credentials c \
+                 join vault.decrypted_secrets d on d.id = c.vault_secret_id \
+                 where c.vault_secret_id = $1",
+                &[uuid_arg(id)],
+                |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?)),
+            )
+            .ok_or(Error::CredentialsNotFound)?;
+            let plaintext = Zeroizing::new(plaintext.unwrap_or_default());
+            // Anything written around this extension (update_secret) must not reach the jsonb
+            // parser, whose errors quote their input.
+            check_credentials(Some(&plaintext)).map_err(|_| Error::StoredCredentialsCorrupt)?;
+            let integration = integration.map(from_pg).unwrap_or_default();
+            audit("retrieve", &caller, integration, id, None);
+            Ok(Jsonb::parse_checked(&plaintext))
+        })
+    })
+}
+
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn rotate_credentials(vault_secret_id: Option<&str>, credentials_json: Option<&str>) -> TableIterator<'static, (name!(vault_secret_id, pgrx::Uuid), name!(created_at, TimestampWithTimeZone))> {
+    raise_on_error(|| {
+        let caller = Caller::current();
+        caller.require("rotate", true)?;
+        let old = parse_id("vault_secret_id", vault_secret_id)?;
+        check_credentials(credentials_json)?;
+        let integration = as_owner(|| owning_integration(old))?;
+        caller.require_manage("rotate", integration, Error::CredentialsNotFound)?;
+        as_owner(|| {
+            require_vault()?;
+            lock_reference(old)?;
+            // Old first, so that an application keeping one reference per integration sees the
+            // slot free; nobody else sees either change before the commit.
+            delete_secret(old);
+            let stored = insert_secret(integration, credentials_json.unwrap_or_default())?;
+            audit("rotate", &caller, integration, stored.0, Some(old));
+            Ok(reference(stored))
+        })
+    })
+}
+
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn delete_credentials(vault_secret_id: Option<&str>) {
+    raise_on_error(|| {
+        let caller = Caller::current();
+        caller.require("delete", true)?;
+        let id = parse_id("vault_secret_id", vault_secret_id)?;
+        let integration = as_owner(|| owning_integration(id))?;
+        caller.require_manage("delete", integration, Error::CredentialsNotFound)?;
+        as_owner(|| {
+            require_vault()?;
+            lock_reference(id)?;
+            delete_secret(id);
+            audit("delete", &caller, integration, id, None);
+            Ok(())
+        })
+    })
+}
+
+#[pg_extern(stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn list_credentials(integration_id: Option<&str>) -> TableIterator<'static, (name!(vault_secret_id, pgrx::Uuid), name!(created_at, TimestampWithTimeZone))> {
+    raise_on_error(|| {
+        let caller = Caller::current();
+        caller.require("list", true)?;
+        let integration = parse_id("integration_id", integration_id)?;
+        caller.require_manage("list", integration, Error::IntegrationNotFound)?;
+        let rows = as_owner(|| {
+            Spi::connect(|client| {
+                client
+                    .select(
+                        "select vault_secret_id, created_at from credential_vault.credentials \
+                         where integration_id = $1 order by created_at desc, vault_secret_id",
+                        None,
+                        &[uuid_arg(integration)],
+                    )?
+                    .map(|row| Ok((row.get::<pgrx::Uuid>(1)?.unwrap(), row.get(2)?.unwrap())))
+                    .collect::<pgrx::spi::Result<Vec<_>>>()
+            })
+        })
+        .expect("credential_vault: listing credentials failed");
+        Ok(TableIterator::new(rows))
+    })
+}
+
+fn raise_on_error<T>(operation: impl FnOnce() -> Result<T>) -> T {
+    operation().unwrap_or_else(|error| error.raise())
+}
+
+fn to_pg(id: Uuid) -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(*id.as_bytes())
+}
+
+fn from_pg(id: pgrx::Uuid) -> Uuid {
+    Uuid::from_bytes(*id.as_bytes())
+}
+
+fn uuid_arg(id: Uuid) -> DatumWithOid<'static> {
+    to_pg(id).into()
+}
+
+fn reference((id, created_at): (Uuid, TimestampWithTimeZone)) -> Reference {
+    TableIterator::once((to_pg(id), created_at))
+}
+
+/// Runs a statement and maps its first row, or returns `None` when it returned no rows.
+fn first_row<T>(
+    sql: &str,
+    args: &[DatumWithOid],
+    map: impl FnOnce(pgrx::spi::SpiHeapTupleData) -> pgrx::spi::Result<T>,
+) -> Option<T> {
+    Spi::connect_mut(|client| {
+        let mut rows = client.update(sql, Some(1), args)?;
+        rows.next().map(map).transpose()
+    })
+    .expect("credential_vault: statement failed")
+}
+
+static VAULT_CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// Vault's objects are looked up once per backend; a missing Vault is a clear error instead of
+/// "relation does not exist".
+fn require_vault() -> Result<()> {
+    if VAULT_CHECKED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let present = Spi::get_one::<bool>(
+        "select to_regclass('vault.secrets') is not null \
+            and to_regclass('vault.decrypted_secrets') is not null \
+            and to_regprocedure('vault._crypto_aead_det_encrypt(bytea,bytea,bigint,bytea,bytea)') is not null",
+    );
+    if present == Ok(Some(true)) {
+        VAULT_CHECKED.store(true, Ordering::Relaxed);
+        Ok(())
+    } else {
+        Err(Error::VaultMissing)
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // SAFETY: writes exactly N bytes into the buffer.
+    let filled = unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), N) };
+    assert!(filled, "credential_vault: no strong random source");
+    bytes
+}
+
+/// Encrypts and inserts in one statement, so only ciphertext is ever written (Vault's
+/// create_secret writes the plaintext first), with a fresh random nonce (Vault's default nonce
+/// is frozen by cached plans). The row is then read back through `vault.decrypted_secrets`
+/// before the transaction can commit, so nothing unreadable is ever stored.
+fn insert_secret(integration: Uuid, credentials: &str) -> Result<(Uuid, TimestampWithTimeZone)> {
+    let id = uuid::Builder::from_random_bytes(random_bytes()).into_uuid();
+    let nonce = random_bytes::<16>();
+    let description = format!("credential_vault: credentials of integration {integration}");
+    let created_at = first_row(
+        "with secret as ( \
+           insert into vault.secrets (id, description, secret, nonce) \
+           values ($1, $2, encode(vault._crypto_aead_det_encrypt( \
+                     convert_to($3, 'utf8'), convert_to($1::text, 'utf8'), 0, 'pgsodium'::bytea, $4), \
+                   'base64'), $4) \
+           returning id, created_at) \
+         insert into credential_vault.credentials (vault_secret_id, integration_id, created_at) \
+         select id, $5, created_at from secret \
+         returning created_at",
+        &[uuid_arg(id), description.as_str().into(), credentials.into(), nonce.as_slice().into(), uuid_arg(integration)],
+        |row| row.get::<TimestampWithTimeZone>(1),
+    )
+    .flatten()
+    .expect("credential_vault: insert returned no row");
+    let readable = first_row(
+        "select decrypted_secret = $2 from vault.decrypted_secrets where id = $1",
+        &[uuid_arg(id), credentials.into()],
+        |row| row.get::<bool>(1),
+    )
+    .flatten();
+    if readable != Some(true) {
+        return Err(Error::VaultRoundTripFailed);
+    }
+    Ok((id, created_at))
+}
+
+fn owning_integration(id: Uuid) -> Result<Uuid> {
+    first_row(
+        "select integration_id from credential_vault.credentials where vault_secret_id = $1",
+        &[uuid_arg(id)],
+        |row| row.get::<pgrx::Uuid>(1),
+    )
+    .flatten()
+    .map(from_pg)
+    .ok_or(Error::CredentialsNotFound)
+}
+
+/// Of concurrent rotations or deletions of one reference, the first to lock it wins; the others
+/// fail at once with a retryable error instead of waiting to find the reference gone.
+fn lock_reference(id: Uuid) -> Result<()> {
+    first_row(
+        "select 1 from credential_vault.credentials where vault_secret_id = $1 for update skip locked",
+        &[uuid_arg(id)],
+        |_| Ok(()),
+    )
+    .ok_or(Error::ConcurrentChange)
+}
+
+fn delete_secret(id: Uuid) {
+    Spi::run_with_args(
+        "with gone as ( \
+           delete from credential_vault.credentials where vault_secret_id = $1 returning vault_secret_id) \
+         delete from vault.secrets s using gone where s.id = gone.vault_secret_id",
+        &[uuid_arg(id)],
+    )
+    .expect("credential_vault: delete failed");
+}
+
+fn audit(action: &str, caller: &Caller, integration: Uuid, id: Uuid, previous: Option<Uuid>) {
+    Spi::run_with_args(
+        "insert into credential_vault.audit_log \
+           (action, actor_role, actor_uid, integration_id, vault_secret_id, previous_vault_secret_id) \
+         values ($1, $2, $3, $4, $5, $6)",
+        &[
+            action.into(),
+            caller.role.as_str().into(),
+            jwt_subject().map(to_pg).into(),
+            uuid_arg(integration),
+            uuid_arg(id),
+            previous.map(to_pg).into(),
+        ],
+    )
+    .expect("credential_vault: audit insert failed");
+}

@@ -1,0 +1,222 @@
+//! Input validation, done before any SQL runs. PostgreSQL's own uuid and jsonb parsers echo bad
+//! input in their messages, so arguments arrive as text and are checked here instead.
+//!
+//! The JSON check walks the document without keeping any value: only names (which are not
+//! secret) are collected, to find duplicates that a JSON object type would silently drop.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+pub const MAX_CREDENTIALS_BYTES: usize = 65_536;
+pub const MAX_ENTRIES: usize = 64;
+
+/// A UUID in its canonical 36-character form; other spellings `Uuid` accepts are refused so
+/// that one reference has one text.
+pub fn parse_id(argument: &'static str, text: Option<&str>) -> Result<Uuid> {
+    let text = text.ok_or(Error::NullArgument(argument))?;
+    if text.len() != 36 {
+        return Err(Error::NotAUuid(argument));
+    }
+    Uuid::try_parse(text).map_err(|_| Error::NotAUuid(argument))
+}
+
+/// Checks that `text` is a JSON object of 1 to 64 distinct, non-empty names, each with a
+/// non-empty string value, no NUL characters, at most 64 KiB in all.
+pub fn check_credentials(text: Option<&str>) -> Result<()> {
+    let text = text.ok_or(Error::NullArgument("credentials_json"))?;
+    if text.len() > MAX_CREDENTIALS_BYTES {
+        return Err(Error::CredentialsTooLarge);
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let verdict = deserializer.deserialize_any(DocumentCheck).map_err(|_| Error::InvalidJson)?;
+    deserializer.end().map_err(|_| Error::InvalidJson)?;
+    verdict
+}
+
+/// Visits the whole document (so that every syntax error is found) and returns the first rule it
+/// breaks, as a value rather than a serde error, to keep the two kinds of failure apart.
+struct DocumentCheck;
+
+impl<'de> Visitor<'de> for DocumentCheck {
+    type Value = Result<()>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut names = HashSet::new();
+        let mut entries = 0;
+        let mut first_violation = None;
+        while let Some(name) = map.next_key::<String>()? {
+            entries += 1;
+            let value = map.next_value_seed(ValueCheck)?;
+            let violation = if name.is_empty() {
+                Some(Error::EmptyName)
+            } else if name.contains('\0') {
+                Some(Error::NulCharacter)
+            } else if !names.insert(name) {
+                Some(Error::DuplicateName)
+            } else {
+                value.err()
+            };
+            first_violation = first_violation.or(violation);
+        }
+        Ok(match entries {
+            0 => Err(Error::NoEntries),
+            n if n > MAX_ENTRIES => Err(Error::TooManyEntries),
+            _ => first_violation.map_or(Ok(()), Err),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Err(Error::NotAnObject))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NotAnObject))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NotAnObject))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NotAnObject))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NotAnObject))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NotAnObject))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NotAnObject))
+    }
+}
+
+/// Looks at one value without keeping it.
+struct ValueCheck;
+
+impl<'de> DeserializeSeed<'de> for ValueCheck {
+    type Value = Result<()>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueCheck {
+    type Value = Result<()>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> std::result::Result<Self::Value, E> {
+        Ok(if value.is_empty() {
+            Err(Error::EmptyValue)
+        } else if value.contains('\0') {
+            Err(Error::NulCharacter)
+        } else {
+            Ok(())
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Err(Error::NonStringValue))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Err(Error::NonStringValue))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NonStringValue))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NonStringValue))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NonStringValue))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NonStringValue))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(Err(Error::NonStringValue))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_flat_object_of_strings() {
+        assert_eq!(check_credentials(Some(r#"{"api_key":"k-1","secret":"s \u00e9 \"q\""}"#)), Ok(()));
+    }
+
+    #[test]
+    fn each_rule_has_its_own_error() {
+        let cases: &[(&str, Error)] = &[
+            ("{", Error::InvalidJson),
+            (r#"{"a":"b"} x"#, Error::InvalidJson),
+            (r#"{"a":"\ud800"}"#, Error::InvalidJson),
+            ("[]", Error::NotAnObject),
+            (r#""text""#, Error::NotAnObject),
+            ("42", Error::NotAnObject),
+            ("null", Error::NotAnObject),
+            ("{}", Error::NoEntries),
+            (r#"{"a":"1","a":"2"}"#, Error::DuplicateName),
+            (r#"{"":"v"}"#, Error::EmptyName),
+            (r#"{"a":1}"#, Error::NonStringValue),
+            (r#"{"a":{"b":"c"}}"#, Error::NonStringValue),
+            (r#"{"a":null}"#, Error::NonStringValue),
+            (r#"{"a":""}"#, Error::EmptyValue),
+            (r#"{"a":"x\u0000y"}"#, Error::NulCharacter),
+            (r#"{"a\u0000":"v"}"#, Error::NulCharacter),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(check_credentials(Some(input)), Err(*expected), "input {input}");
+        }
+        assert_eq!(check_credentials(None), Err(Error::NullArgument("credentials_json")));
+    }
+
+    #[test]
+    fn bounds_entries_and_size() {
+        let entries = |n: usize| {
+            let body: Vec<String> = (0..n).map(|i| format!(r#""k{i}":"v""#)).collect();
+            format!("{{{}}}", body.join(","))
+        };
+        assert_eq!(check_credentials(Some(&entries(MAX_ENTRIES))), Ok(()));
+        assert_eq!(check_credentials(Some(&entries(MAX_ENTRIES + 1))), Err(Error::TooManyEntries));
+        let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_CREDENTIALS_BYTES));
+        assert_eq!(check_credentials(Some(&big)), Err(Error::CredentialsTooLarge));
+    }
+
+    #[test]
+    fn ids_must_be_canonical_uuids() {
+        let id = "0b5a4bd5-37c3-4a52-9d25-9bb3c1f0a0f1";
+        assert_eq!(parse_id("x", Some(id)).unwrap().to_string(), id);
+        for bad in ["", "not-a-uuid", "0b5a4bd537c34a529d259bb3c1f0a0f1", "{0b5a4bd5-37c3-4a52-9d25-9bb3c1f0a0f1}", "0b5a4bd5-37c3-4a52-9d25-9bb3c1f0a0fZ"] {
+            assert_eq!(parse_id("x", Some(bad)), Err(Error::NotAUuid("x")), "input {bad}");
+        }
+        assert_eq!(parse_id("x", None), Err(Error::NullArgument("x")));
+    }
+}
