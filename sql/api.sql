@@ -4,6 +4,10 @@
 -- and "changed concurrently" (40001) into PT409, which the gateway returns as HTTP 404 and 409;
 -- pgrx can only raise SQLSTATEs that PostgreSQL defines.
 
+-- What store and rotate return: a reference to the secret, never a value. A named type rather than
+-- OUT columns, which plpgsql would confuse with the vault_secret_id argument.
+create type credential_vault.credential_reference as (vault_secret_id uuid, created_at timestamptz);
+
 create function credential_vault.reraise_as_http(sqlstate text, message text, hint text) returns void
 language plpgsql immutable
 set search_path = pg_catalog, pg_temp
@@ -17,14 +21,16 @@ end
 $$;
 
 create function public.vault_store_integration_credentials(integration_id text, credentials_json text)
-returns table (vault_secret_id uuid, created_at timestamptz)
+returns credential_vault.credential_reference
 language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+    reference credential_vault.credential_reference;
     state text; message text; hint text;
 begin
-    return query select * from credential_vault.store_credentials(integration_id, credentials_json);
+    select * into reference from credential_vault.store_credentials(integration_id, credentials_json);
+    return reference;
 exception when no_data_found or serialization_failure then
     get stacked diagnostics state = returned_sqlstate, message = message_text, hint = pg_exception_hint;
     perform credential_vault.reraise_as_http(state, message, hint);
@@ -47,14 +53,16 @@ end
 $$;
 
 create function public.vault_rotate_integration_credentials(vault_secret_id text, credentials_json text)
-returns table (vault_secret_id uuid, created_at timestamptz)
+returns credential_vault.credential_reference
 language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+    reference credential_vault.credential_reference;
     state text; message text; hint text;
 begin
-    return query select * from credential_vault.rotate_credentials(vault_secret_id, credentials_json);
+    select * into reference from credential_vault.rotate_credentials(vault_secret_id, credentials_json);
+    return reference;
 exception when no_data_found or serialization_failure then
     get stacked diagnostics state = returned_sqlstate, message = message_text, hint = pg_exception_hint;
     perform credential_vault.reraise_as_http(state, message, hint);
@@ -77,7 +85,7 @@ end
 $$;
 
 create function public.vault_list_integration_credentials(integration_id text)
-returns table (vault_secret_id uuid, created_at timestamptz)
+returns setof credential_vault.credential_reference
 language plpgsql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$

@@ -33,7 +33,10 @@ impl Caller {
         let (role, superuser) = unsafe {
             let id = pg_sys::GetUserId();
             let name = CStr::from_ptr(pg_sys::GetUserNameFromId(id, false));
-            (name.to_string_lossy().into_owned(), pg_sys::superuser_arg(id))
+            (
+                name.to_string_lossy().into_owned(),
+                pg_sys::superuser_arg(id),
+            )
         };
         let access = match role.as_str() {
             _ if superuser => Access::Service,
@@ -58,24 +61,41 @@ impl Caller {
 
     /// Asks the registered authorizer whether an `authenticated` caller may manage the
     /// integration; `not_found` is the error for "no", the same as for a missing object.
-    pub fn require_manage(&self, action: &'static str, integration_id: Uuid, not_found: Error) -> Result<()> {
+    pub fn require_manage(
+        &self,
+        action: &'static str,
+        integration_id: Uuid,
+        not_found: Error,
+    ) -> Result<()> {
         if self.access == Access::Service {
             return Ok(());
         }
         let authorizer = as_owner(|| {
-            Spi::get_one::<pg_sys::Oid>("select authorizer::pg_catalog.oid from credential_vault.authorizer")
+            Spi::get_one::<pg_sys::Oid>(
+                "select authorizer::pg_catalog.oid from credential_vault.authorizer",
+            )
         })
         .ok()
         .flatten()
         .ok_or(Error::NoAuthorizer)?;
         // Runs with the caller's identity, so the authorizer sees who asks.
-        let id = pgrx::Uuid::from_bytes(*integration_id.as_bytes()).into_datum().expect("a uuid is never null");
+        let id = pgrx::Uuid::from_bytes(*integration_id.as_bytes())
+            .into_datum()
+            .expect("a uuid is never null");
         // SAFETY: the authorizer's signature (uuid) -> boolean is checked when it is registered.
-        let allowed = unsafe { bool::from_datum(pg_sys::OidFunctionCall1Coll(authorizer, pg_sys::InvalidOid, id), false) };
+        let allowed = unsafe {
+            bool::from_datum(
+                pg_sys::OidFunctionCall1Coll(authorizer, pg_sys::InvalidOid, id),
+                false,
+            )
+        };
         if allowed == Some(true) {
             Ok(())
         } else {
-            log!("credential_vault: denied {action} to role {} on integration {integration_id}", self.role);
+            log!(
+                "credential_vault: denied {action} to role {} on integration {integration_id}",
+                self.role
+            );
             Err(not_found)
         }
     }
@@ -87,12 +107,19 @@ pub fn jwt_subject() -> Option<Uuid> {
     let setting = |name: &CStr| {
         // SAFETY: missing_ok = true returns NULL for an unknown setting.
         let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-        (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
+        (!value.is_null()).then(|| {
+            unsafe { CStr::from_ptr(value) }
+                .to_string_lossy()
+                .into_owned()
+        })
     };
-    let sub = setting(c"request.jwt.claim.sub").filter(|s| !s.is_empty()).or_else(|| {
-        let claims: serde_json::Value = serde_json::from_str(&setting(c"request.jwt.claims")?).ok()?;
-        claims.get("sub")?.as_str().map(str::to_owned)
-    })?;
+    let sub = setting(c"request.jwt.claim.sub")
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            let claims: serde_json::Value =
+                serde_json::from_str(&setting(c"request.jwt.claims")?).ok()?;
+            claims.get("sub")?.as_str().map(str::to_owned)
+        })?;
     Uuid::try_parse(&sub).ok()
 }
 
@@ -115,7 +142,10 @@ pub fn as_owner<R>(f: impl FnOnce() -> R) -> R {
     // SAFETY: the same switch fmgr_security_definer makes; Restore undoes it on every exit.
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-        pg_sys::SetUserIdAndSecContext(owner, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+        );
     }
     let _restore = Restore(user, context);
     f()

@@ -1,8 +1,8 @@
 //! The extension's one error type. Every variant carries a fixed message (never any part of the
 //! input) and a deliberately chosen SQLSTATE; README.md lists them.
 
-use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::PgSqlErrorCode::{self, *};
+use pgrx::pg_sys::panic::ErrorReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -78,7 +78,9 @@ impl Error {
     fn hint(self) -> Option<&'static str> {
         use Error::*;
         match self {
-            ConcurrentChange => Some("list the integration's credentials and retry with the current reference"),
+            ConcurrentChange => {
+                Some("list the integration's credentials and retry with the current reference")
+            }
             VaultMissing => Some("create extension supabase_vault, then retry"),
             NoAuthorizer => Some("register one with credential_vault.set_authorizer(regprocedure)"),
             _ => None,

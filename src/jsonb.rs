@@ -3,11 +3,11 @@
 
 use std::ffi::CStr;
 
+use pgrx::callconv::{BoxRet, FcInfo};
+use pgrx::datum::Datum;
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
 };
-use pgrx::callconv::{BoxRet, FcInfo};
-use pgrx::datum::Datum;
 use pgrx::prelude::*;
 use zeroize::Zeroizing;
 

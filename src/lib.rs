@@ -7,14 +7,10 @@ mod jsonb;
 mod operations;
 mod validate;
 
-::pgrx::pg_module_magic!();
+::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 pgrx::extension_sql_file!("../sql/api.sql", name = "api", finalize);
-
-#[cfg(any(test, feature = "pg_test"))]
-#[pgrx::pg_schema]
-mod tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

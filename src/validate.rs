@@ -33,7 +33,9 @@ pub fn check_credentials(text: Option<&str>) -> Result<()> {
         return Err(Error::CredentialsTooLarge);
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let verdict = deserializer.deserialize_any(DocumentCheck).map_err(|_| Error::InvalidJson)?;
+    let verdict = deserializer
+        .deserialize_any(DocumentCheck)
+        .map_err(|_| Error::InvalidJson)?;
     deserializer.end().map_err(|_| Error::InvalidJson)?;
     verdict
 }
@@ -49,7 +51,10 @@ impl<'de> Visitor<'de> for DocumentCheck {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut names = HashSet::new();
         let mut entries = 0;
         let mut first_violation = None;
@@ -74,7 +79,10 @@ impl<'de> Visitor<'de> for DocumentCheck {
         })
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Err(Error::NotAnObject))
     }
@@ -110,7 +118,10 @@ struct ValueCheck;
 impl<'de> DeserializeSeed<'de> for ValueCheck {
     type Value = Result<()>;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Self::Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
@@ -132,12 +143,18 @@ impl<'de> Visitor<'de> for ValueCheck {
         })
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(Err(Error::NonStringValue))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Err(Error::NonStringValue))
     }
@@ -169,7 +186,10 @@ mod tests {
 
     #[test]
     fn accepts_a_flat_object_of_strings() {
-        assert_eq!(check_credentials(Some(r#"{"api_key":"k-1","secret":"s \u00e9 \"q\""}"#)), Ok(()));
+        assert_eq!(
+            check_credentials(Some(r#"{"api_key":"k-1","secret":"s \u00e9 \"q\""}"#)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -193,9 +213,16 @@ mod tests {
             (r#"{"a\u0000":"v"}"#, Error::NulCharacter),
         ];
         for (input, expected) in cases {
-            assert_eq!(check_credentials(Some(input)), Err(*expected), "input {input}");
+            assert_eq!(
+                check_credentials(Some(input)),
+                Err(*expected),
+                "input {input}"
+            );
         }
-        assert_eq!(check_credentials(None), Err(Error::NullArgument("credentials_json")));
+        assert_eq!(
+            check_credentials(None),
+            Err(Error::NullArgument("credentials_json"))
+        );
     }
 
     #[test]
@@ -205,17 +232,33 @@ mod tests {
             format!("{{{}}}", body.join(","))
         };
         assert_eq!(check_credentials(Some(&entries(MAX_ENTRIES))), Ok(()));
-        assert_eq!(check_credentials(Some(&entries(MAX_ENTRIES + 1))), Err(Error::TooManyEntries));
+        assert_eq!(
+            check_credentials(Some(&entries(MAX_ENTRIES + 1))),
+            Err(Error::TooManyEntries)
+        );
         let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_CREDENTIALS_BYTES));
-        assert_eq!(check_credentials(Some(&big)), Err(Error::CredentialsTooLarge));
+        assert_eq!(
+            check_credentials(Some(&big)),
+            Err(Error::CredentialsTooLarge)
+        );
     }
 
     #[test]
     fn ids_must_be_canonical_uuids() {
         let id = "0b5a4bd5-37c3-4a52-9d25-9bb3c1f0a0f1";
         assert_eq!(parse_id("x", Some(id)).unwrap().to_string(), id);
-        for bad in ["", "not-a-uuid", "0b5a4bd537c34a529d259bb3c1f0a0f1", "{0b5a4bd5-37c3-4a52-9d25-9bb3c1f0a0f1}", "0b5a4bd5-37c3-4a52-9d25-9bb3c1f0a0fZ"] {
-            assert_eq!(parse_id("x", Some(bad)), Err(Error::NotAUuid("x")), "input {bad}");
+        for bad in [
+            "",
+            "not-a-uuid",
+            "0b5a4bd537c34a529d259bb3c1f0a0f1",
+            "{0b5a4bd5-37c3-4a52-9d25-9bb3c1f0a0f1}",
+            "0b5a4bd5-37c3-4a52-9d25-9bb3c1f0a0fZ",
+        ] {
+            assert_eq!(
+                parse_id("x", Some(bad)),
+                Err(Error::NotAUuid("x")),
+                "input {bad}"
+            );
         }
         assert_eq!(parse_id("x", None), Err(Error::NullArgument("x")));
     }
