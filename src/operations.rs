@@ -321,6 +321,7 @@ mod tests {
     fn install_vault_standin() {
         Spi::run(include_str!("../tests/support/supabase_bootstrap.sql")).unwrap();
         Spi::run(include_str!("../tests/support/vault_standin.sql")).unwrap();
+        Spi::run(include_str!("../tests/support/vault_hosted_grants.sql")).unwrap();
     }
 
     fn store(integration: &str, credentials: &str) -> String {
