@@ -10,6 +10,7 @@ mod validate;
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!("../sql/posture.sql", name = "posture");
 pgrx::extension_sql_file!("../sql/api.sql", name = "api", finalize);
 
 /// Required by `cargo pgrx test`.
@@ -19,5 +20,49 @@ pub mod pg_test {
 
     pub fn postgresql_conf_options() -> Vec<&'static str> {
         vec![]
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn at_risk(setting: &str) -> bool {
+        Spi::get_one_with_args::<bool>(
+            "select at_risk from credential_vault.logging_posture() where setting = $1",
+            &[setting.into()],
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn logging_posture_flags_each_risky_setting_and_clears_it_when_fixed() {
+        for (setting, risky, safe) in [
+            ("log_parameter_max_length", "-1", "0"),
+            ("log_parameter_max_length_on_error", "-1", "0"),
+            ("log_statement", "all", "ddl"),
+            ("log_min_duration_statement", "0", "-1"),
+            ("log_min_error_statement", "error", "panic"),
+        ] {
+            Spi::run_with_args(
+                "select set_config($1, $2, true)",
+                &[setting.into(), risky.into()],
+            )
+            .unwrap();
+            assert!(at_risk(setting), "{setting} = {risky} is risky");
+            Spi::run_with_args(
+                "select set_config($1, $2, true)",
+                &[setting.into(), safe.into()],
+            )
+            .unwrap();
+            assert!(!at_risk(setting), "{setting} = {safe} is safe");
+        }
+        assert!(!at_risk("auto_explain"), "auto_explain is not loaded here");
+        assert!(
+            !at_risk("pg_stat_statements.track_utility"),
+            "pg_stat_statements is not loaded here"
+        );
     }
 }

@@ -1,0 +1,92 @@
+-- The logging posture check: the server settings that can put a credential into a log file or
+-- onto disk, each with why and what to set. Secrets reach this extension as bind parameters,
+-- so the dangerous settings are the ones that log parameters or statement text.
+
+create function credential_vault.logging_posture()
+returns table (setting text, current_value text, at_risk boolean, why text, recommendation text)
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    preloaded text := concat_ws(',', current_setting('shared_preload_libraries', true),
+                                current_setting('session_preload_libraries', true),
+                                current_setting('local_preload_libraries', true));
+    statement_logging boolean;
+begin
+    -- pg_settings.setting is the bare number; current_setting() adds units (1s, 64B).
+    select s.setting::integer >= 0 or current_setting('log_statement') = 'all' into statement_logging
+    from pg_catalog.pg_settings s where s.name = 'log_min_duration_statement';
+
+    setting := 'log_parameter_max_length';
+    current_value := (select s.setting from pg_catalog.pg_settings s where s.name = logging_posture.setting);
+    at_risk := current_value::integer <> 0;
+    why := 'logged statements carry their bind parameter values, which is how credentials travel'
+        || case when statement_logging then ' (statement logging is on now)' else '' end;
+    recommendation := 'set log_parameter_max_length = 0';
+    return next;
+
+    setting := 'log_parameter_max_length_on_error';
+    current_value := (select s.setting from pg_catalog.pg_settings s where s.name = logging_posture.setting);
+    at_risk := current_value::integer <> 0;
+    why := 'a failing statement''s bind parameter values go to the log';
+    recommendation := 'set log_parameter_max_length_on_error = 0';
+    return next;
+
+    setting := 'log_statement';
+    current_value := current_setting(setting);
+    at_risk := current_value = 'all';
+    why := 'every statement''s text is logged: a caller that puts a credential in the SQL text instead of a bind parameter leaks it';
+    recommendation := 'set log_statement = ''ddl'' (or ''none''), and log_parameter_max_length = 0 where it must stay';
+    return next;
+
+    setting := 'log_min_duration_statement';
+    current_value := (select s.setting from pg_catalog.pg_settings s where s.name = logging_posture.setting);
+    at_risk := current_value::integer >= 0;
+    why := 'slow statements are logged with their text and parameters';
+    recommendation := 'set log_min_duration_statement = -1, or log_parameter_max_length = 0';
+    return next;
+
+    setting := 'log_min_error_statement';
+    current_value := current_setting(setting);
+    at_risk := current_value not in ('log', 'fatal', 'panic');
+    why := 'the text of a failing statement is logged (STATEMENT:), with any credential written into it as a literal';
+    recommendation := 'send credentials only as bind parameters; set log_min_error_statement = panic on servers where that cannot be guaranteed';
+    return next;
+
+    setting := 'auto_explain';
+    current_value := coalesce(current_setting('auto_explain.log_min_duration', true), 'not loaded')
+        || case when current_setting('auto_explain.log_nested_statements', true) = 'on' then ', nested statements' else '' end;
+    at_risk := preloaded like '%auto_explain%'
+               and (select s.setting::integer >= 0 from pg_catalog.pg_settings s where s.name = 'auto_explain.log_min_duration');
+    why := 'auto_explain logs the text of the statements it explains, nested ones included when log_nested_statements is on';
+    recommendation := 'set auto_explain.log_min_duration = -1 or leave auto_explain unloaded on this database';
+    return next;
+
+    setting := 'pgaudit.log_parameter';
+    current_value := coalesce(current_setting('pgaudit.log_parameter', true), 'not loaded');
+    at_risk := current_value = 'on';
+    why := 'pgaudit writes every audited statement''s parameter values to the log';
+    recommendation := 'set pgaudit.log_parameter = off';
+    return next;
+
+    setting := 'pg_stat_statements.track_utility';
+    current_value := case when preloaded like '%pg_stat_statements%'
+                          then coalesce(current_setting('pg_stat_statements.track_utility', true), 'on')
+                          else 'not loaded' end;
+    at_risk := current_value = 'on';
+    why := 'pg_stat_statements keeps query texts on disk; constants are normalized except in utility statements (DO, CALL, ...)';
+    recommendation := 'set pg_stat_statements.track_utility = off';
+    return next;
+
+    setting := 'shared_preload_libraries';
+    current_value := current_setting(setting);
+    at_risk := exists (select 1 from pg_catalog.pg_extension where extname = 'supabase_vault')
+               and current_value not like '%supabase_vault%';
+    why := 'Supabase Vault loads its root key at server start only when preloaded; without it nothing can be encrypted or decrypted';
+    recommendation := 'add supabase_vault to shared_preload_libraries and set vault.getkey_script, then restart';
+    return next;
+end
+$$;
+comment on function credential_vault.logging_posture() is
+    'Each server setting that can put a credential into a log or onto disk: its value, whether it is risky now, why, and what to set.';
+revoke all on function credential_vault.logging_posture() from public;
