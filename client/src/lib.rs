@@ -1,0 +1,65 @@
+//! A thin client over the `credential_vault` extension's SQL functions
+//! (`public.vault_*_integration_credentials`), for the background sync services and the app's
+//! back end.
+//!
+//! - [`CredentialVault`] is the abstract interface (store, rotate, delete, list);
+//!   [`PgCredentialVault`] implements it over sqlx, on its own pool or, through the `*_with`
+//!   methods, on any connection or transaction of the caller's.
+//! - Reading credentials back is [`ServiceRoleCredentialVault::retrieve`], which only the
+//!   explicitly built [`ServiceRolePgCredentialVault`] has: it returns plaintext and is for
+//!   background sync services only, never for user-facing code.
+//! - [`CredentialMap`] holds the credentials: checked on construction, printed as `[REDACTED]`,
+//!   wiped from memory when dropped. [`CredentialReference`] is what the vault hands back: an id
+//!   and a timestamp, never a secret.
+//! - [`VaultError`] is the one error type, mapped from the server's SQLSTATE and safe to show:
+//!   no error ever carries a credential value or a driver message.
+//!
+//! Ids are [`IntegrationId`] and [`VaultSecretId`], UUIDs by type; every argument travels as a
+//! bind parameter. Each call has a deadline ([`Deadlines`], 5 seconds by default) that covers
+//! getting a connection too. Nothing is retried: [`VaultError::Conflict`] means "re-read the
+//! reference and try again", and authentication errors are returned at once.
+//!
+//! Wiping is best effort: the client keeps the JSON text it sends or receives in buffers that are
+//! wiped after the call, but the driver's own network buffers are outside its reach.
+//!
+//! ```no_run
+//! use credential_vault_client::{
+//!     CredentialMap, CredentialVault, Deadlines, IntegrationId, PgCredentialVault, VaultError,
+//! };
+//! use sqlx::postgres::PgConnectOptions;
+//! use std::str::FromStr;
+//! use std::time::Duration;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = PgConnectOptions::from_str(&std::env::var("DATABASE_URL")?)?;
+//! let vault = PgCredentialVault::connect_lazy(options)
+//!     .with_deadlines(Deadlines { store: Duration::from_secs(2), ..Deadlines::default() });
+//!
+//! let integration = IntegrationId::from_str("3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c")?;
+//! let credentials = CredentialMap::new([("client_id", "abc"), ("client_secret", "s3cr3t")])?;
+//! match vault.store(integration, &credentials).await {
+//!     Ok(reference) => println!("{}", serde_json::to_string(&reference)?),
+//!     Err(VaultError::Conflict) => { /* already stored: list, then rotate instead */ }
+//!     Err(error) => eprintln!("could not store: {error}"), // safe to log
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod backend;
+mod credentials;
+mod error;
+mod operations;
+mod reference;
+mod vault;
+
+#[cfg(test)]
+mod tests;
+
+pub use credentials::{CredentialMap, MAX_ENTRIES, MAX_JSON_BYTES};
+pub use error::{InvalidInput, VaultError};
+pub use reference::{CredentialReference, IntegrationId, VaultSecretId};
+pub use vault::{
+    CONNECT_TIMEOUT, CredentialVault, Deadlines, PgCredentialVault, ServiceRoleCredentialVault,
+    ServiceRolePgCredentialVault,
+};

@@ -1,0 +1,343 @@
+//! `credential-vault`: store, rotate, delete, list and retrieve integration credentials from the
+//! command line. Output is JSON on stdout; errors are one safe line on stderr and an exit code
+//! per kind of error (see `EXIT_CODES`).
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::error::{ContextKind, ErrorKind};
+use clap::{Args, Parser, Subcommand};
+use credential_vault_client::{
+    CredentialMap, CredentialVault, Deadlines, IntegrationId, InvalidInput, PgCredentialVault,
+    ServiceRoleCredentialVault, ServiceRolePgCredentialVault, VaultError, VaultSecretId,
+};
+use sqlx::postgres::PgConnectOptions;
+use zeroize::Zeroizing;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success
+  1   the output could not be written
+  2   usage: bad arguments, no or invalid database URL, unreadable credentials input
+  3   invalid input (credentials or id refused by the client or the server)
+  4   not found or not accessible
+  5   conflict: changed concurrently, or the integration already has credentials
+  6   permission denied
+  7   authentication failed or session expired
+  8   timed out
+  9   vault unavailable
+  10  unexpected database error";
+
+/// Manage integration credentials kept in Supabase Vault by the credential_vault extension.
+///
+/// Credentials are read as a JSON object of string values from standard input or
+/// --credentials-file, never from the command line. Results are JSON on standard output.
+#[derive(Debug, Parser)]
+#[command(name = "credential-vault", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// PostgreSQL connection URL [default: $DATABASE_URL, which is safer: a URL given here is
+    /// visible to other local users]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+
+    /// Seconds each call may take, connecting included
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Store credentials for an integration; prints the new reference
+    Store {
+        /// The integration's id (a UUID)
+        integration_id: IntegrationId,
+        #[command(flatten)]
+        input: CredentialsInput,
+    },
+    /// Replace the credentials behind a reference; prints the new reference
+    Rotate {
+        /// The current reference's vault_secret_id (a UUID)
+        vault_secret_id: VaultSecretId,
+        #[command(flatten)]
+        input: CredentialsInput,
+    },
+    /// Delete the credentials behind a reference
+    Delete {
+        /// The reference's vault_secret_id (a UUID)
+        vault_secret_id: VaultSecretId,
+    },
+    /// List an integration's references, newest first
+    List {
+        /// The integration's id (a UUID)
+        integration_id: IntegrationId,
+    },
+    /// Read credentials back (needs a service-role login); prints only the names unless
+    /// --show-secrets
+    Retrieve {
+        /// The reference's vault_secret_id (a UUID)
+        vault_secret_id: VaultSecretId,
+        /// Print the secret values too, as a JSON object
+        #[arg(long)]
+        show_secrets: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CredentialsInput {
+    /// Read the credentials JSON from this file instead of standard input
+    #[arg(long, value_name = "PATH")]
+    credentials_file: Option<PathBuf>,
+}
+
+/// More than any valid credentials JSON could take, even pretty-printed.
+const MAX_INPUT_BYTES: usize = 1 << 20;
+
+impl CredentialsInput {
+    fn read(&self) -> Result<CredentialMap, Failure> {
+        let reader: Box<dyn Read> = match &self.credentials_file {
+            Some(path) => Box::new(File::open(path).map_err(|_| Failure::unreadable(path))?),
+            None => Box::new(io::stdin().lock()),
+        };
+        // Sized once so that reading never moves the text and leaves an unwiped copy behind.
+        let mut text = Zeroizing::new(Vec::with_capacity(MAX_INPUT_BYTES + 1));
+        reader
+            .take(MAX_INPUT_BYTES as u64 + 1)
+            .read_to_end(&mut text)
+            .map_err(|_| match &self.credentials_file {
+                Some(path) => Failure::unreadable(path),
+                None => Failure::Usage("cannot read the credentials from standard input".into()),
+            })?;
+        if text.len() > MAX_INPUT_BYTES {
+            return Err(VaultError::Validation(InvalidInput::TooLarge).into());
+        }
+        let json = std::str::from_utf8(&text)
+            .map_err(|_| VaultError::Validation(InvalidInput::InvalidJson))?;
+        Ok(CredentialMap::from_json(json)?)
+    }
+}
+
+/// Why the command failed; each kind has its own exit code.
+#[derive(Debug)]
+enum Failure {
+    Output,
+    Usage(String),
+    Vault(VaultError),
+}
+
+impl Failure {
+    fn unreadable(path: &Path) -> Failure {
+        Failure::Usage(format!(
+            "cannot read the credentials file {}",
+            path.display()
+        ))
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Output => 1,
+            Failure::Usage(_) => 2,
+            Failure::Vault(error) => match error {
+                VaultError::Validation(_) => 3,
+                VaultError::NotFound => 4,
+                VaultError::Conflict => 5,
+                VaultError::PermissionDenied => 6,
+                VaultError::Authentication => 7,
+                VaultError::Timeout { .. } => 8,
+                VaultError::Unavailable => 9,
+                VaultError::Database { .. } => 10,
+            },
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Failure::Output => "cannot write the output".into(),
+            Failure::Usage(message) => message.clone(),
+            Failure::Vault(error) => error.to_string(),
+        }
+    }
+}
+
+impl From<VaultError> for Failure {
+    fn from(error: VaultError) -> Failure {
+        Failure::Vault(error)
+    }
+}
+
+/// The connection options, from the flag or the environment. The URL holds a password, so it is
+/// never echoed, not even when it does not parse.
+fn connect_options(database_url: Option<String>) -> Result<PgConnectOptions, Failure> {
+    let url = database_url
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .map(Zeroizing::new)
+        .ok_or_else(|| {
+            Failure::Usage("no database URL: set DATABASE_URL or pass --database-url".into())
+        })?;
+    PgConnectOptions::from_str(&url)
+        .map_err(|_| Failure::Usage("the database URL is not valid".into()))
+}
+
+fn to_json(value: &impl serde::Serialize) -> Zeroizing<String> {
+    // References, ids and names always serialise.
+    Zeroizing::new(serde_json::to_string(value).expect("plain data serialises"))
+}
+
+/// Runs the command, returning what to print.
+async fn execute(
+    command: Command,
+    vault: &PgCredentialVault,
+    deadlines: Deadlines,
+) -> Result<Zeroizing<String>, Failure> {
+    Ok(match command {
+        Command::Store {
+            integration_id,
+            input,
+        } => to_json(&vault.store(integration_id, &input.read()?).await?),
+        Command::Rotate {
+            vault_secret_id,
+            input,
+        } => to_json(&vault.rotate(vault_secret_id, &input.read()?).await?),
+        Command::Delete { vault_secret_id } => {
+            vault.delete(vault_secret_id).await?;
+            to_json(&serde_json::json!({ "vault_secret_id": vault_secret_id, "deleted": true }))
+        }
+        Command::List { integration_id } => to_json(&vault.list(integration_id).await?),
+        Command::Retrieve {
+            vault_secret_id,
+            show_secrets,
+        } => {
+            let service =
+                ServiceRolePgCredentialVault::new(vault.pool().clone()).with_deadlines(deadlines);
+            let credentials = service.retrieve(vault_secret_id).await?;
+            if show_secrets {
+                credentials.expose_json()
+            } else {
+                let names: Vec<&str> = credentials.names().collect();
+                to_json(&serde_json::json!({ "vault_secret_id": vault_secret_id, "names": names }))
+            }
+        }
+    })
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let options = connect_options(cli.database_url)?;
+    let deadlines = Deadlines::all(Duration::from_secs(cli.timeout));
+    let vault = PgCredentialVault::connect_lazy(options).with_deadlines(deadlines);
+    let output = execute(cli.command, &vault, deadlines).await;
+    vault.pool().close().await;
+    let output = output?;
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{}", output.as_str())
+        .and_then(|()| stdout.flush())
+        .map_err(|_| Failure::Output)
+}
+
+/// Reports a command-line error without echoing what was typed: a misplaced secret must not
+/// end up on the terminal or in a log.
+fn usage_failure(error: &clap::Error) -> Failure {
+    let kind = error.kind().as_str().unwrap_or("invalid command line");
+    // For these kinds the argument named is one of ours, never the user's text.
+    let argument = match error.kind() {
+        ErrorKind::InvalidValue
+        | ErrorKind::ValueValidation
+        | ErrorKind::MissingRequiredArgument => error.get(ContextKind::InvalidArg),
+        _ => None,
+    };
+    Failure::Usage(match argument {
+        Some(argument) => format!("{kind}: {argument}; see --help"),
+        None => format!("{kind}; see --help"),
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let result = match Cli::try_parse() {
+        Ok(cli) => run(cli).await,
+        // --help, --version, or no subcommand (which prints the help): nothing typed is shown.
+        Err(error)
+            if !error.use_stderr()
+                || error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            error.exit()
+        }
+        Err(error) => Err(usage_failure(&error)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("credential-vault: {}", failure.message());
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_failure_has_its_own_documented_exit_code() {
+        let failures = [
+            Failure::Output,
+            Failure::Usage(String::new()),
+            Failure::Vault(VaultError::Validation(InvalidInput::NoEntries)),
+            Failure::Vault(VaultError::NotFound),
+            Failure::Vault(VaultError::Conflict),
+            Failure::Vault(VaultError::PermissionDenied),
+            Failure::Vault(VaultError::Authentication),
+            Failure::Vault(VaultError::Timeout {
+                after: Duration::from_secs(1),
+            }),
+            Failure::Vault(VaultError::Unavailable),
+            Failure::Vault(VaultError::Database { sqlstate: None }),
+        ];
+        let codes: Vec<u8> = failures.iter().map(Failure::exit_code).collect();
+        assert_eq!(codes, (1..=10).collect::<Vec<u8>>());
+        for code in codes {
+            assert!(
+                EXIT_CODES.contains(&format!("\n  {code:<3} ")),
+                "{code} is documented"
+            );
+        }
+    }
+
+    #[test]
+    fn command_line_errors_do_not_echo_what_was_typed() {
+        let typed = [
+            "credential-vault",
+            "store",
+            "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c",
+            "sk-canary",
+        ];
+        let error = Cli::try_parse_from(typed).unwrap_err();
+        assert!(!usage_failure(&error).message().contains("canary"));
+
+        let error = Cli::try_parse_from(["credential-vault", "delete", "canary"]).unwrap_err();
+        let message = usage_failure(&error).message();
+        assert!(
+            message.contains("VAULT_SECRET_ID") && !message.contains("canary"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_bad_database_url_is_not_echoed() {
+        let failure = connect_options(Some("postgres://app:canary@[bad".into())).unwrap_err();
+        assert_eq!(failure.exit_code(), 2);
+        assert!(!failure.message().contains("canary"));
+    }
+}

@@ -1,0 +1,454 @@
+//! The operations against a recording fake backend, and the mapping of every kind of driver error.
+
+use std::borrow::Cow;
+use std::error::Error as _;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use secrecy::ExposeSecret;
+use sqlx::error::{DatabaseError, ErrorKind};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::backend::Backend;
+use crate::operations::{self, DELETE_SQL, LIST_SQL, RETRIEVE_SQL, ROTATE_SQL, STORE_SQL};
+use crate::{
+    CredentialMap, CredentialReference, IntegrationId, InvalidInput, VaultError, VaultSecretId,
+};
+
+/// Planted in secrets and in driver messages; must never show up in any output.
+const CANARY: &str = "canary-3b9f0c";
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// What the fake answers to the one statement it is given.
+enum Reply {
+    References(Vec<CredentialReference>),
+    Text(String),
+    Done,
+    Fail(sqlx::Error),
+    /// Never answers, to run into the deadline.
+    Hang,
+}
+
+/// One statement the fake was given: its SQL text and its bind values.
+#[derive(Debug, PartialEq)]
+struct Call {
+    sql: &'static str,
+    binds: Vec<String>,
+}
+
+struct FakeBackend {
+    calls: Mutex<Vec<Call>>,
+    reply: Mutex<Option<Reply>>,
+}
+
+impl FakeBackend {
+    fn replying(reply: Reply) -> Self {
+        Self {
+            calls: Mutex::new(Vec::new()),
+            reply: Mutex::new(Some(reply)),
+        }
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    async fn answer(&self, sql: &'static str, binds: &[&str]) -> Result<Reply, sqlx::Error> {
+        let binds = binds.iter().map(|bind| bind.to_string()).collect();
+        self.calls.lock().unwrap().push(Call { sql, binds });
+        let reply = self.reply.lock().unwrap().take();
+        match reply.expect("one statement per operation") {
+            Reply::Fail(error) => Err(error),
+            Reply::Hang => std::future::pending().await,
+            reply => Ok(reply),
+        }
+    }
+}
+
+impl Backend for &FakeBackend {
+    async fn fetch_references(
+        self,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> Result<Vec<CredentialReference>, sqlx::Error> {
+        match self.answer(sql, binds).await? {
+            Reply::References(references) => Ok(references),
+            _ => panic!("{sql} expects references"),
+        }
+    }
+
+    async fn fetch_secret_text(
+        self,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> Result<Zeroizing<String>, sqlx::Error> {
+        match self.answer(sql, binds).await? {
+            Reply::Text(text) => Ok(Zeroizing::new(text)),
+            _ => panic!("{sql} expects text"),
+        }
+    }
+
+    async fn execute(self, sql: &'static str, binds: &[&str]) -> Result<(), sqlx::Error> {
+        match self.answer(sql, binds).await? {
+            Reply::Done => Ok(()),
+            _ => panic!("{sql} expects no rows"),
+        }
+    }
+}
+
+/// A server error whose message quotes a secret, as PostgreSQL's own messages can.
+#[derive(Debug)]
+struct ServerError {
+    sqlstate: Option<&'static str>,
+    message: String,
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl DatabaseError for ServerError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.sqlstate.map(Cow::Borrowed)
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Other
+    }
+}
+
+fn server_error(sqlstate: Option<&'static str>) -> sqlx::Error {
+    sqlx::Error::Database(Box::new(ServerError {
+        sqlstate,
+        message: format!("invalid input: {{\"api_key\": \"{CANARY}\"}}"),
+    }))
+}
+
+fn integration() -> IntegrationId {
+    Uuid::from_u128(0x3f1c2a9e_5b7d_4e21_9a0c_1d2e3f4a5b6c).into()
+}
+
+fn secret_id(n: u128) -> VaultSecretId {
+    Uuid::from_u128(n).into()
+}
+
+fn reference(n: u128) -> CredentialReference {
+    let created_at = Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap();
+    CredentialReference::new(secret_id(n), created_at)
+}
+
+fn credentials() -> CredentialMap {
+    CredentialMap::new([("api_key", CANARY), ("account", "acme")]).unwrap()
+}
+
+fn assert_safe(error: &VaultError) {
+    for output in [error.to_string(), format!("{error:?}")] {
+        assert!(!output.contains(CANARY), "{output}");
+        assert!(!output.contains("api_key"), "{output}");
+    }
+    assert!(
+        error.source().is_none(),
+        "no driver error is kept as a source"
+    );
+}
+
+#[tokio::test]
+async fn store_sends_the_serialised_credentials_and_returns_the_reference() {
+    let fake = FakeBackend::replying(Reply::References(vec![reference(1)]));
+    let stored = operations::store(&fake, DEADLINE, integration(), &credentials()).await;
+    assert_eq!(stored, Ok(reference(1)));
+    assert_eq!(
+        fake.calls(),
+        [Call {
+            sql: STORE_SQL,
+            binds: vec![
+                "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c".into(),
+                format!(r#"{{"account":"acme","api_key":"{CANARY}"}}"#),
+            ],
+        }]
+    );
+    assert!(STORE_SQL.contains("public.vault_store_integration_credentials($1, $2)"));
+}
+
+#[tokio::test]
+async fn empty_credentials_are_rejected_before_any_call() {
+    let fake = FakeBackend::replying(Reply::References(vec![reference(1)]));
+    let result = match CredentialMap::from_json("{}") {
+        Ok(map) => operations::store(&fake, DEADLINE, integration(), &map).await,
+        Err(error) => Err(error),
+    };
+    assert_eq!(result, Err(VaultError::Validation(InvalidInput::NoEntries)));
+    assert_eq!(fake.calls(), []);
+}
+
+#[tokio::test]
+async fn retrieve_calls_the_retrieve_function_with_the_id() {
+    let fake = FakeBackend::replying(Reply::Text(format!(r#"{{"api_key": "{CANARY}"}}"#)));
+    let retrieved = operations::retrieve(&fake, DEADLINE, secret_id(7))
+        .await
+        .unwrap();
+    assert_eq!(retrieved.get("api_key").unwrap().expose_secret(), CANARY);
+    assert_eq!(
+        format!("{retrieved:?} {retrieved}"),
+        "[REDACTED] [REDACTED]"
+    );
+    assert_eq!(
+        fake.calls(),
+        [Call {
+            sql: RETRIEVE_SQL,
+            binds: vec![secret_id(7).to_string()],
+        }]
+    );
+    assert!(RETRIEVE_SQL.contains("public.vault_retrieve_integration_credentials($1)"));
+}
+
+#[tokio::test]
+async fn rotate_sends_the_old_id_and_returns_the_new_reference() {
+    let fake = FakeBackend::replying(Reply::References(vec![reference(2)]));
+    let rotated = operations::rotate(&fake, DEADLINE, secret_id(1), &credentials()).await;
+    assert_eq!(rotated, Ok(reference(2)));
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].sql, ROTATE_SQL);
+    assert_eq!(calls[0].binds[0], secret_id(1).to_string());
+    assert_eq!(
+        CredentialMap::from_json(&calls[0].binds[1])
+            .unwrap()
+            .names()
+            .collect::<Vec<_>>(),
+        ["account", "api_key"]
+    );
+    assert!(ROTATE_SQL.contains("public.vault_rotate_integration_credentials($1, $2)"));
+}
+
+#[tokio::test]
+async fn delete_calls_the_delete_function() {
+    let fake = FakeBackend::replying(Reply::Done);
+    assert_eq!(
+        operations::delete(&fake, DEADLINE, secret_id(3)).await,
+        Ok(())
+    );
+    assert_eq!(
+        fake.calls(),
+        [Call {
+            sql: DELETE_SQL,
+            binds: vec![secret_id(3).to_string()],
+        }]
+    );
+    assert!(DELETE_SQL.contains("public.vault_delete_integration_credentials($1)"));
+}
+
+#[tokio::test]
+async fn list_returns_the_references_in_the_servers_order() {
+    let fake = FakeBackend::replying(Reply::References(vec![reference(9), reference(4)]));
+    let listed = operations::list(&fake, DEADLINE, integration()).await;
+    assert_eq!(listed, Ok(vec![reference(9), reference(4)]));
+    assert_eq!(
+        fake.calls(),
+        [Call {
+            sql: LIST_SQL,
+            binds: vec![integration().to_string()],
+        }]
+    );
+    assert!(LIST_SQL.contains("public.vault_list_integration_credentials($1)"));
+}
+
+/// Runs each of the five operations against a fake failing with `error()`.
+async fn every_operation_failing_with(error: impl Fn() -> sqlx::Error) -> [VaultError; 5] {
+    let failing = || FakeBackend::replying(Reply::Fail(error()));
+    [
+        operations::store(&failing(), DEADLINE, integration(), &credentials())
+            .await
+            .unwrap_err(),
+        operations::rotate(&failing(), DEADLINE, secret_id(1), &credentials())
+            .await
+            .unwrap_err(),
+        operations::delete(&failing(), DEADLINE, secret_id(1))
+            .await
+            .unwrap_err(),
+        operations::list(&failing(), DEADLINE, integration())
+            .await
+            .unwrap_err(),
+        operations::retrieve(&failing(), DEADLINE, secret_id(1))
+            .await
+            .unwrap_err(),
+    ]
+}
+
+#[tokio::test]
+async fn every_sqlstate_becomes_the_right_variant_with_a_safe_message() {
+    use InvalidInput::*;
+    let expectations = [
+        ("22004", VaultError::Validation(Null)),
+        ("22P02", VaultError::Validation(NotAUuid)),
+        ("22001", VaultError::Validation(TooLarge)),
+        ("22032", VaultError::Validation(InvalidJson)),
+        ("2203C", VaultError::Validation(NotAnObject)),
+        ("2203E", VaultError::Validation(TooManyEntries)),
+        ("22030", VaultError::Validation(DuplicateName)),
+        ("22023", VaultError::Validation(InvalidEntry)),
+        ("22P05", VaultError::Validation(NulCharacter)),
+        ("PT404", VaultError::NotFound),
+        ("PT409", VaultError::Conflict),
+        ("42501", VaultError::PermissionDenied),
+        ("28000", VaultError::Authentication),
+        ("28P01", VaultError::Authentication),
+        ("55000", VaultError::Unavailable),
+        ("57P01", VaultError::Unavailable),
+        ("57P02", VaultError::Unavailable),
+        ("57P03", VaultError::Unavailable),
+        ("08006", VaultError::Unavailable),
+        ("08001", VaultError::Unavailable),
+        (
+            "XX001",
+            VaultError::Database {
+                sqlstate: Some("XX001".into()),
+            },
+        ),
+        (
+            "40001",
+            VaultError::Database {
+                sqlstate: Some("40001".into()),
+            },
+        ),
+        ("not a sqlstate", VaultError::UNEXPECTED_RESPONSE),
+    ];
+    for (sqlstate, expected) in expectations {
+        for error in every_operation_failing_with(|| server_error(Some(sqlstate))).await {
+            assert_eq!(error, expected, "SQLSTATE {sqlstate}");
+            assert_safe(&error);
+        }
+    }
+    for error in every_operation_failing_with(|| server_error(None)).await {
+        assert_eq!(error, VaultError::UNEXPECTED_RESPONSE);
+        assert_safe(&error);
+    }
+}
+
+#[tokio::test]
+async fn connection_and_driver_errors_become_safe_variants() {
+    let leaky = || format!("postgres://app:{CANARY}@db/app");
+    type MakeError = fn(String) -> sqlx::Error;
+    let cases: [(MakeError, VaultError); 7] = [
+        (
+            |m| std::io::Error::new(std::io::ErrorKind::ConnectionRefused, m).into(),
+            VaultError::Unavailable,
+        ),
+        (|m| sqlx::Error::Tls(m.into()), VaultError::Unavailable),
+        (|_| sqlx::Error::PoolTimedOut, VaultError::Unavailable),
+        (|_| sqlx::Error::PoolClosed, VaultError::Unavailable),
+        (
+            |m| sqlx::Error::Protocol(m),
+            VaultError::UNEXPECTED_RESPONSE,
+        ),
+        (
+            |m| sqlx::Error::Configuration(m.into()),
+            VaultError::UNEXPECTED_RESPONSE,
+        ),
+        (
+            |m| sqlx::Error::Decode(m.into()),
+            VaultError::UNEXPECTED_RESPONSE,
+        ),
+    ];
+    for (make, expected) in cases {
+        for error in every_operation_failing_with(|| make(leaky())).await {
+            assert_eq!(error, expected);
+            assert_safe(&error);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_call_past_its_deadline_times_out() {
+    let fake = FakeBackend::replying(Reply::Hang);
+    let deadline = Duration::from_millis(20);
+    let stored = operations::store(&fake, deadline, integration(), &credentials()).await;
+    assert_eq!(stored, Err(VaultError::Timeout { after: deadline }));
+    assert_eq!(fake.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn unexpected_answers_are_reported_without_their_content() {
+    let none = FakeBackend::replying(Reply::References(vec![]));
+    let stored = operations::store(&none, DEADLINE, integration(), &credentials()).await;
+    assert_eq!(stored, Err(VaultError::UNEXPECTED_RESPONSE));
+
+    let two = FakeBackend::replying(Reply::References(vec![reference(1), reference(2)]));
+    let rotated = operations::rotate(&two, DEADLINE, secret_id(1), &credentials()).await;
+    assert_eq!(rotated, Err(VaultError::UNEXPECTED_RESPONSE));
+
+    let garbled = FakeBackend::replying(Reply::Text(format!(r#"{{"api_key": ["{CANARY}"]}}"#)));
+    let error = operations::retrieve(&garbled, DEADLINE, secret_id(1))
+        .await
+        .unwrap_err();
+    assert_eq!(error, VaultError::UNEXPECTED_RESPONSE);
+    assert_safe(&error);
+}
+
+#[test]
+fn a_reference_shows_and_serialises_its_id_and_time_only() {
+    let reference = reference(0x0b6f3c1e_2f7a_4d8e_9c1b_5a6d7e8f9a0b);
+    assert_eq!(
+        reference.to_string(),
+        "0b6f3c1e-2f7a-4d8e-9c1b-5a6d7e8f9a0b"
+    );
+    let json: serde_json::Value = serde_json::to_value(reference).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "vault_secret_id": "0b6f3c1e-2f7a-4d8e-9c1b-5a6d7e8f9a0b",
+            "created_at": "2025-01-02T03:04:05Z",
+        })
+    );
+    assert_eq!(
+        serde_json::from_value::<CredentialReference>(json).unwrap(),
+        reference
+    );
+}
+
+#[tokio::test]
+async fn nothing_printed_after_a_store_contains_a_value() {
+    let fake = FakeBackend::replying(Reply::References(vec![reference(1)]));
+    let map = credentials();
+    let stored = operations::store(&fake, DEADLINE, integration(), &map)
+        .await
+        .unwrap();
+    let printed = format!(
+        "{stored} {stored:?} {} {map} {map:?}",
+        serde_json::to_string(&stored).unwrap()
+    );
+    assert!(!printed.contains(CANARY), "{printed}");
+}
+
+#[test]
+fn ids_must_be_uuids() {
+    let not_a_uuid = VaultError::Validation(InvalidInput::NotAUuid);
+    assert_eq!("42".parse::<IntegrationId>(), Err(not_a_uuid.clone()));
+    assert_eq!("".parse::<VaultSecretId>(), Err(not_a_uuid));
+    // Other spellings are accepted and sent in the canonical form.
+    let braced: VaultSecretId = "{0B6F3C1E-2F7A-4D8E-9C1B-5A6D7E8F9A0B}".parse().unwrap();
+    assert_eq!(braced.to_string(), "0b6f3c1e-2f7a-4d8e-9c1b-5a6d7e8f9a0b");
+}
