@@ -1,0 +1,162 @@
+//! The leak hunt: the whole store / retrieve / rotate / delete workload, error paths included,
+//! on a cluster that logs every statement, explains nested statements and keeps
+//! pg_stat_statements, then a search for every canary in the server log, every WAL segment,
+//! the raw pages of every relation after a checkpoint, pg_stat_statements and every error the
+//! client received. Run by tests/run as
+//! `tests/harness/with-cluster --hostile-logging -- cargo test -p credential-vault-tests --test leak_hunt -- --ignored`.
+
+use std::path::Path;
+
+use credential_vault_tests::{canary, impersonate, server_log, Caller, TestDatabase};
+use uuid::Uuid;
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Every place on disk and in the server's views where a credential must never appear; returns
+/// the names of the places where `needle` was found.
+async fn places_holding(db: &TestDatabase, needle: &str) -> Vec<String> {
+    let pgdata = std::path::PathBuf::from(std::env::var("CV_PGDATA").unwrap());
+    let mut found = Vec::new();
+    if server_log().contains(needle) {
+        found.push("server log".to_string());
+    }
+    for file in files_under(&pgdata.join("pg_wal")).into_iter().chain(files_under(&pgdata.join("base"))) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            found.push(file.display().to_string());
+        }
+    }
+    let in_statements: bool = sqlx::query_scalar("select exists (select 1 from pg_stat_statements where strpos(query, $1) > 0)")
+        .bind(needle)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    if in_statements {
+        found.push("pg_stat_statements".to_string());
+    }
+    found
+}
+
+#[tokio::test]
+#[ignore = "needs the hostile-logging cluster: tests/harness/with-cluster --hostile-logging"]
+async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
+    let db = TestDatabase::new().await;
+    sqlx::raw_sql("create extension if not exists pg_stat_statements").execute(&db.pool).await.unwrap();
+    let (organization, integration): (Uuid, Uuid) = sqlx::query_as(
+        "with org as (insert into public.organizations (name) values ('Leak hunt') returning id)
+         insert into public.organization_integrations (organization_id, provider, display_name)
+         select id, 'crm', 'CRM' from org returning organization_id, id",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let admin = Uuid::new_v4();
+    sqlx::query("insert into public.organization_members (organization_id, user_id, role) values ($1, $2, 'admin')")
+        .bind(organization)
+        .bind(admin)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    let mut canaries = Vec::new();
+    let mut errors = Vec::new();
+    let mut next = |label: &str| {
+        let c = canary(label);
+        canaries.push(c.clone());
+        c
+    };
+    let body = |secret: &str| serde_json::json!({"api_key": secret}).to_string();
+
+    let (s1, s2, s3) = (next("store"), next("rotate"), next("admin-rotate"));
+    let bad = [next("bad-json"), next("bad-id"), next("bad-value")];
+    let mut tx = db.pool.begin().await.unwrap();
+    impersonate(&mut tx, &Caller::ServiceRole).await;
+    let reference: Uuid = sqlx::query_scalar("select vault_secret_id from public.vault_store_integration_credentials($1, $2)")
+        .bind(integration.to_string())
+        .bind(body(&s1))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let _: serde_json::Value = sqlx::query_scalar("select public.vault_retrieve_integration_credentials($1)")
+        .bind(reference.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let rotated: Uuid = sqlx::query_scalar("select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)")
+        .bind(reference.to_string())
+        .bind(body(&s2))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = db.pool.begin().await.unwrap();
+    impersonate(&mut tx, &Caller::Authenticated(admin)).await;
+    let rotated: Uuid = sqlx::query_scalar("select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)")
+        .bind(rotated.to_string())
+        .bind(body(&s3))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    for (sql, args) in [
+        ("select public.vault_store_integration_credentials($1, $2)", vec![integration.to_string(), format!("{{\"k\": {}", bad[0])]),
+        ("select public.vault_store_integration_credentials($1, $2)", vec![bad[1].clone(), body(&bad[1])]),
+        ("select public.vault_rotate_integration_credentials($1, $2)", vec![rotated.to_string(), format!("{{\"k\": [\"{}\"]}}", bad[2])]),
+        ("select public.vault_retrieve_integration_credentials($1)", vec![bad[1].clone()]),
+    ] {
+        for caller in [Caller::ServiceRole, Caller::Authenticated(admin), Caller::Anon] {
+            let mut tx = db.pool.begin().await.unwrap();
+            impersonate(&mut tx, &caller).await;
+            let mut query = sqlx::query(sql);
+            for arg in &args {
+                query = query.bind(arg);
+            }
+            let error = query.execute(&mut *tx).await.expect_err("every call here is refused");
+            errors.push(format!("{error:?} {error}"));
+        }
+    }
+
+    let mut tx = db.pool.begin().await.unwrap();
+    impersonate(&mut tx, &Caller::ServiceRole).await;
+    sqlx::query("select public.vault_delete_integration_credentials($1)")
+        .bind(rotated.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // The control: Vault's own create_secret writes its plaintext to the WAL and the heap.
+    let control = canary("create-secret-control");
+    sqlx::query("select vault.create_secret($1)").bind(&control).execute(&db.pool).await.unwrap();
+    sqlx::raw_sql("checkpoint").execute(&db.pool).await.unwrap();
+
+    let control_places = places_holding(&db, &control).await;
+    assert!(
+        control_places.iter().any(|p| p.contains("pg_wal")),
+        "the search finds Vault's create_secret plaintext in the WAL: {control_places:?}"
+    );
+    for c in &canaries {
+        let places = places_holding(&db, c).await;
+        assert!(places.is_empty(), "{c} found in {places:?}");
+        assert!(!errors.iter().any(|e| e.contains(c.as_str())), "{c} echoed in an error");
+    }
+    let posture: Vec<String> = sqlx::query_scalar("select setting from credential_vault.logging_posture() where at_risk order by 1")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert!(posture.contains(&"log_statement".to_string()) && posture.contains(&"auto_explain".to_string()), "{posture:?}");
+    println!("leak hunt: {} canaries, {} errors checked, 0 hits; control found in {} places", canaries.len(), errors.len(), control_places.len());
+}
