@@ -66,17 +66,23 @@ pub struct TestDatabase {
 impl TestDatabase {
     pub async fn new() -> TestDatabase {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("t_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "t_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let mut admin = PgConnection::connect_with(&superuser_options("postgres"))
             .await
             .expect("connect to the harness cluster");
         // CREATE DATABASE takes no bind parameters: quote the identifiers with format('%I').
-        let create: String = sqlx::query_scalar("select format('create database %I template %I', $1::text, $2::text)")
-            .bind(&name)
-            .bind(env("CV_TEMPLATE_DB"))
-            .fetch_one(&mut admin)
-            .await
-            .expect("quote the database names");
+        let create: String = sqlx::query_scalar(
+            "select format('create database %I template %I', $1::text, $2::text)",
+        )
+        .bind(&name)
+        .bind(env("CV_TEMPLATE_DB"))
+        .fetch_one(&mut admin)
+        .await
+        .expect("quote the database names");
         admin
             .execute(create.as_str())
             .await
@@ -147,7 +153,9 @@ pub async fn impersonate(connection: &mut PgConnection, caller: &Caller) {
 pub fn sqlstate<T>(result: &Result<T, sqlx::Error>) -> String {
     match result {
         Ok(_) => "ok".into(),
-        Err(sqlx::Error::Database(error)) => error.code().map(|c| c.into_owned()).unwrap_or_default(),
+        Err(sqlx::Error::Database(error)) => {
+            error.code().map(|c| c.into_owned()).unwrap_or_default()
+        }
         Err(other) => panic!("expected a database error, got {other:?}"),
     }
 }
