@@ -1,0 +1,240 @@
+-- Every credential function for every caller, impersonated as the API gateway does it, with the
+-- exact allow or deny; credential_vault_id kept in step by store, rotate and delete in the same
+-- transaction; deleting an integration or an organization deletes its credentials; no orphans.
+-- Every credential is a unique canary, and no error a caller sees (message, detail, hint) may
+-- contain one.
+begin;
+select plan(70);
+
+\set anon          '{"role":"anon"}'
+\set member_a      '{"sub":"00000000-0000-4000-8000-0000000000a2","role":"authenticated"}'
+\set admin_a       '{"sub":"00000000-0000-4000-8000-0000000000a1","role":"authenticated"}'
+\set admin_b       '{"sub":"00000000-0000-4000-8000-0000000000b1","role":"authenticated"}'
+\set service_role  '{"role":"service_role"}'
+\set integration_a 'aaaaaaaa-0000-4000-8000-0000000000c1'
+\set integration_b 'bbbbbbbb-0000-4000-8000-0000000000c1'
+
+insert into public.organizations (id, name) values
+  ('aaaaaaaa-0000-4000-8000-000000000000', 'Acme'),
+  ('bbbbbbbb-0000-4000-8000-000000000000', 'Globex');
+insert into public.organization_members (organization_id, user_id, role) values
+  ('aaaaaaaa-0000-4000-8000-000000000000', '00000000-0000-4000-8000-0000000000a1', 'admin'),
+  ('aaaaaaaa-0000-4000-8000-000000000000', '00000000-0000-4000-8000-0000000000a2', 'member'),
+  ('bbbbbbbb-0000-4000-8000-000000000000', '00000000-0000-4000-8000-0000000000b1', 'admin');
+insert into public.organization_integrations (id, organization_id, provider, display_name) values
+  (:'integration_a', 'aaaaaaaa-0000-4000-8000-000000000000', 'crm', 'Acme CRM'),
+  (:'integration_b', 'bbbbbbbb-0000-4000-8000-000000000000', 'crm', 'Globex CRM');
+
+-- Everything a caller sees of an error: SQLSTATE, message, detail, hint ('' when it succeeded).
+create function pg_temp.error_seen(statement text) returns text
+language plpgsql as $$
+declare
+  state text; message text; detail text; hint text;
+begin
+  execute statement;
+  return '';
+exception when others then
+  get stacked diagnostics state = returned_sqlstate, message = message_text,
+                          detail = pg_exception_detail, hint = pg_exception_hint;
+  return concat_ws(' | ', state, message, detail, hint);
+end
+$$;
+
+-- The search for canaries can find one: PostgreSQL's own uuid parser quotes its input.
+select alike(pg_temp.error_seen($$select 'canary-control-0a0'::uuid$$), '%canary-control-0a0%',
+             'control: error_seen shows a canary that an error does echo');
+
+-- The credential_vault_id of an integration, as the superuser sees it.
+create function pg_temp.linked(integration uuid) returns uuid
+language sql as $$
+  select credential_vault_id from public.organization_integrations where id = integration
+$$;
+
+------------------------------------------------------------------------------------------------
+-- service_role stores the first credentials of both integrations
+set local role service_role;
+select set_config('request.jwt.claims', :'service_role', true);
+select vault_secret_id as ref_a from public.vault_store_integration_credentials(:'integration_a', '{"api_key": "canary-a-1f3e9c"}') \gset
+select vault_secret_id as ref_b from public.vault_store_integration_credentials(:'integration_b', '{"api_key": "canary-b-77d2a0"}') \gset
+reset role;
+select is(pg_temp.linked(:'integration_a'), :'ref_a'::uuid, 'store links the new secret to integration A in the same transaction');
+select is(pg_temp.linked(:'integration_b'), :'ref_b'::uuid, 'store links the new secret to integration B');
+select results_eq($$select integration_id from credential_vault.credentials order by integration_id$$,
+                  $$values ('aaaaaaaa-0000-4000-8000-0000000000c1'::uuid), ('bbbbbbbb-0000-4000-8000-0000000000c1'::uuid)$$,
+                  'one credentials row per stored secret');
+
+------------------------------------------------------------------------------------------------
+-- anon: no EXECUTE on any credential function
+set local role anon;
+select set_config('request.jwt.claims', :'anon', true);
+select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-anon-5a1"}'),
+                 '42501', 'permission denied for function vault_store_integration_credentials', 'anon: store denied');
+select throws_ok(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_a', '{"api_key": "canary-anon-5a2"}'),
+                 '42501', 'permission denied for function vault_rotate_integration_credentials', 'anon: rotate denied');
+select throws_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_a'),
+                 '42501', 'permission denied for function vault_delete_integration_credentials', 'anon: delete denied');
+select throws_ok(format('select public.vault_list_integration_credentials(%L)', :'integration_a'),
+                 '42501', 'permission denied for function vault_list_integration_credentials', 'anon: list denied');
+select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'ref_a'),
+                 '42501', 'permission denied for function vault_retrieve_integration_credentials', 'anon: retrieve denied');
+select unalike(pg_temp.error_seen(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-anon-5a1"}')),
+               '%canary%', 'anon: the refusal does not echo the credentials');
+reset role;
+
+------------------------------------------------------------------------------------------------
+-- member of A: the authorizer says no (PT404, as if absent); never retrieve
+set local role authenticated;
+select set_config('request.jwt.claims', :'member_a', true);
+select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-member-9b1"}'),
+                 'PT404', 'integration not found', 'member A: store on A denied as not found');
+select throws_ok(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_a', '{"api_key": "canary-member-9b2"}'),
+                 'PT404', 'integration credentials not found', 'member A: rotate on A denied as not found');
+select throws_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_a'),
+                 'PT404', 'integration credentials not found', 'member A: delete on A denied as not found');
+select throws_ok(format('select public.vault_list_integration_credentials(%L)', :'integration_a'),
+                 'PT404', 'integration not found', 'member A: list on A denied as not found');
+select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'ref_a'),
+                 '42501', 'permission denied for function vault_retrieve_integration_credentials', 'member A: retrieve denied');
+select unalike(pg_temp.error_seen(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-member-9b1"}')),
+               '%canary%', 'member A: the store refusal does not echo the credentials');
+select unalike(pg_temp.error_seen(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_a', '{"api_key": "canary-member-9b2"}')),
+               '%canary%', 'member A: the rotate refusal does not echo the credentials');
+select is(private.can_manage_integration(:'integration_a'), false, 'member A: the authorizer says no');
+reset role;
+
+------------------------------------------------------------------------------------------------
+-- admin of B, against A's integration and secret: PT404 like a missing one; never retrieve
+set local role authenticated;
+select set_config('request.jwt.claims', :'admin_b', true);
+select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-other-4c1"}'),
+                 'PT404', 'integration not found', 'admin B: store on A denied as not found');
+select throws_ok(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_a', '{"api_key": "canary-other-4c2"}'),
+                 'PT404', 'integration credentials not found', 'admin B: rotate on A denied as not found');
+select throws_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_a'),
+                 'PT404', 'integration credentials not found', 'admin B: delete on A denied as not found');
+select throws_ok(format('select public.vault_list_integration_credentials(%L)', :'integration_a'),
+                 'PT404', 'integration not found', 'admin B: list on A denied as not found');
+select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'ref_a'),
+                 '42501', 'permission denied for function vault_retrieve_integration_credentials', 'admin B: retrieve on A denied');
+select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'ref_b'),
+                 '42501', 'permission denied for function vault_retrieve_integration_credentials', 'admin B: retrieve on its own B denied too');
+select is(pg_temp.error_seen(format('select public.vault_delete_integration_credentials(%L)', :'ref_a')),
+          pg_temp.error_seen(format('select public.vault_delete_integration_credentials(%L)', gen_random_uuid())),
+          'admin B: A''s secret looks exactly like a missing one');
+select unalike(pg_temp.error_seen(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-other-4c1"}')),
+               '%canary%', 'admin B: the store refusal does not echo the credentials');
+select unalike(pg_temp.error_seen(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_a', '{"api_key": "canary-other-4c2"}')),
+               '%canary%', 'admin B: the rotate refusal does not echo the credentials');
+select results_eq(format('select vault_secret_id from public.vault_list_integration_credentials(%L)', :'integration_b'),
+                  format('values (%L::uuid)', :'ref_b'), 'admin B: lists its own integration B');
+select is(private.can_manage_integration(:'integration_a'), false, 'admin B: the authorizer says no for A');
+select is(private.can_manage_integration(:'integration_b'), true, 'admin B: the authorizer says yes for B');
+reset role;
+select is(pg_temp.linked(:'integration_a'), :'ref_a'::uuid, 'the denied callers changed nothing on A');
+select results_eq($$select count(*) from vault.secrets$$, array[2::bigint], 'the denied callers stored nothing');
+
+------------------------------------------------------------------------------------------------
+-- admin of A: store, rotate, delete, list on A; never retrieve; nothing on B
+set local role authenticated;
+select set_config('request.jwt.claims', :'admin_a', true);
+select is(private.can_manage_integration(:'integration_a'), true, 'admin A: the authorizer says yes for A');
+select is(private.can_manage_integration(gen_random_uuid()), false, 'admin A: the authorizer says no for a missing integration');
+select results_eq(format('select vault_secret_id from public.vault_list_integration_credentials(%L)', :'integration_a'),
+                  format('values (%L::uuid)', :'ref_a'), 'admin A: lists A''s credentials');
+select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'ref_a'),
+                 '42501', 'permission denied for function vault_retrieve_integration_credentials', 'admin A: retrieve denied');
+select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-second-2d4"}'),
+                 '23505', 'integration already has credentials; rotate or delete them', 'admin A: a second store is refused (HTTP 409)');
+select unalike(pg_temp.error_seen(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-second-2d4"}')),
+               '%canary%', 'admin A: the refused second store does not echo the credentials');
+select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_b', '{"api_key": "canary-cross-8e1"}'),
+                 'PT404', 'integration not found', 'admin A: store on B denied as not found');
+select throws_ok(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_b', '{"api_key": "canary-cross-8e2"}'),
+                 'PT404', 'integration credentials not found', 'admin A: rotate on B denied as not found');
+select throws_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_b'),
+                 'PT404', 'integration credentials not found', 'admin A: delete on B denied as not found');
+select throws_ok(format('select public.vault_list_integration_credentials(%L)', :'integration_b'),
+                 'PT404', 'integration not found', 'admin A: list on B denied as not found');
+select vault_secret_id as ref_a2 from public.vault_rotate_integration_credentials(:'ref_a', '{"api_key": "canary-a-2b6f10"}') \gset
+reset role;
+select isnt(:'ref_a2'::uuid, :'ref_a'::uuid, 'admin A: rotate returns a new reference');
+select is(pg_temp.linked(:'integration_a'), :'ref_a2'::uuid, 'rotate moves credential_vault_id to the new secret in the same transaction');
+select is_empty(format('select 1 from vault.secrets where id = %L', :'ref_a'), 'rotate deleted the old secret');
+select results_eq($$select count(*) from vault.secrets$$, array[2::bigint], 'the refused second store left no secret behind');
+set local role authenticated;
+select set_config('request.jwt.claims', :'admin_a', true);
+select lives_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_a2'), 'admin A: deletes A''s credentials');
+reset role;
+select is(pg_temp.linked(:'integration_a'), null::uuid, 'delete clears credential_vault_id in the same transaction');
+select is_empty(format('select 1 from vault.secrets where id = %L', :'ref_a2'), 'delete deleted the secret');
+set local role authenticated;
+select set_config('request.jwt.claims', :'admin_a', true);
+select vault_secret_id as ref_a3 from public.vault_store_integration_credentials(:'integration_a', '{"api_key": "canary-a-3c4d52"}') \gset
+reset role;
+select is(pg_temp.linked(:'integration_a'), :'ref_a3'::uuid, 'admin A: stores again once the old credentials are gone');
+select is(pg_temp.linked(:'integration_b'), :'ref_b'::uuid, 'admin A changed nothing on B');
+
+------------------------------------------------------------------------------------------------
+-- service_role: everything, on every integration
+set local role service_role;
+select set_config('request.jwt.claims', :'service_role', true);
+select is(public.vault_retrieve_integration_credentials(:'ref_a3'), '{"api_key": "canary-a-3c4d52"}'::jsonb,
+          'service_role: retrieves A''s credentials');
+select is(public.vault_retrieve_integration_credentials(:'ref_b'), '{"api_key": "canary-b-77d2a0"}'::jsonb,
+          'service_role: retrieves B''s credentials');
+select results_eq(format('select vault_secret_id from public.vault_list_integration_credentials(%L)', :'integration_a'),
+                  format('values (%L::uuid)', :'ref_a3'), 'service_role: lists A''s credentials');
+select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_b', '{"api_key": "canary-svc-6f1"}'),
+                 '23505', 'integration already has credentials; rotate or delete them', 'service_role: a second store is refused too');
+select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', gen_random_uuid(), '{"api_key": "canary-svc-6f2"}'),
+                 'PT404', 'integration not found', 'service_role: store for a missing integration is not found');
+select unalike(pg_temp.error_seen(format('select public.vault_store_integration_credentials(%L, %L)', gen_random_uuid(), '{"api_key": "canary-svc-6f2"}')),
+               '%canary%', 'service_role: the not-found refusal does not echo the credentials');
+select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'ref_a'),
+                 'PT404', 'integration credentials not found', 'service_role: a rotated-away secret is gone');
+select vault_secret_id as ref_b2 from public.vault_rotate_integration_credentials(:'ref_b', '{"api_key": "canary-b-9a8b7c"}') \gset
+select is(public.vault_retrieve_integration_credentials(:'ref_b2'), '{"api_key": "canary-b-9a8b7c"}'::jsonb,
+          'service_role: rotates B''s credentials');
+select lives_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_b2'), 'service_role: deletes B''s credentials');
+select vault_secret_id as ref_b3 from public.vault_store_integration_credentials(:'integration_b', '{"api_key": "canary-b-0e0f11"}') \gset
+reset role;
+select is(pg_temp.linked(:'integration_b'), :'ref_b3'::uuid, 'service_role: stores, and credential_vault_id follows');
+
+------------------------------------------------------------------------------------------------
+-- Deleting an integration deletes its credentials; deleting an organization too (cascade)
+set local role authenticated;
+select set_config('request.jwt.claims', :'admin_a', true);
+select lives_ok(format('delete from public.organization_integrations where id = %L', :'integration_a'),
+                'admin A: deletes integration A');
+reset role;
+select is_empty(format('select 1 from vault.secrets where id = %L', :'ref_a3'), 'deleting integration A deleted its Vault secret');
+select is_empty(format('select 1 from credential_vault.credentials where integration_id = %L', :'integration_a'),
+                'deleting integration A deleted its credentials rows');
+select results_eq(format('select action from credential_vault.audit_log where vault_secret_id = %L', :'ref_a3'),
+                  array['store', 'retrieve', 'purge'], 'the purge is audited');
+set local role service_role;
+select set_config('request.jwt.claims', :'service_role', true);
+select lives_ok($$delete from public.organizations where id = 'bbbbbbbb-0000-4000-8000-000000000000'$$,
+                'service_role: deletes organization B');
+reset role;
+select is_empty(format('select 1 from vault.secrets where id = %L', :'ref_b3'), 'deleting organization B deleted its integration''s secret');
+
+------------------------------------------------------------------------------------------------
+-- No orphans either way
+select is_empty($$
+  select c.vault_secret_id from credential_vault.credentials c
+  left join public.organization_integrations i on i.id = c.integration_id
+  where i.credential_vault_id is distinct from c.vault_secret_id
+$$, 'every credentials row is the one its integration links to');
+select is_empty($$
+  select s.id from vault.secrets s
+  where not exists (select 1 from credential_vault.credentials c where c.vault_secret_id = s.id)
+$$, 'no Vault secret is left without its credentials row');
+select is_empty($$
+  select i.id from public.organization_integrations i
+  where i.credential_vault_id is not null
+    and not exists (select 1 from vault.secrets s where s.id = i.credential_vault_id)
+$$, 'no integration links to a missing secret');
+
+select * from finish();
+rollback;
