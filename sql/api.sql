@@ -9,7 +9,7 @@
 create type credential_vault.credential_reference as (vault_secret_id uuid, created_at timestamptz);
 
 create function credential_vault.reraise_as_http(sqlstate text, message text, hint text) returns void
-language plpgsql immutable
+language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin

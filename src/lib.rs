@@ -9,6 +9,14 @@ mod validate;
 
 ::pgrx::pg_module_magic!(name, version);
 
+/// Error details reach API clients: pgrx attaches a Rust backtrace to them whenever the server's
+/// environment sets RUST_BACKTRACE, so turn library backtraces off before any can be captured.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    // SAFETY: a backend is single-threaded, and this runs when the library is loaded.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+}
+
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 pgrx::extension_sql_file!("../sql/posture.sql", name = "posture");
 pgrx::extension_sql_file!("../sql/api.sql", name = "api", finalize);

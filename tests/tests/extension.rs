@@ -577,3 +577,29 @@ async fn only_ciphertext_reaches_the_table_and_the_server_log_stays_clean() {
         "the stored secret reached the server log"
     );
 }
+
+#[tokio::test]
+async fn errors_raised_inside_the_extension_carry_no_rust_internals() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    store(&db, &Caller::ServiceRole, t.integration, &canary("first")).await;
+    // The application's trigger refuses a second reference; the error passes through the
+    // extension's Rust code on its way out.
+    let second = call(
+        &db,
+        &Caller::ServiceRole,
+        STORE,
+        &[&t.integration.to_string(), &credentials(&canary("second"))],
+    )
+    .await;
+    assert_eq!(sqlstate(&second), "23505");
+    let text = error_text(&second);
+    assert!(
+        text.contains("integration already has credentials"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("backtrace") && !text.contains(".rs:"),
+        "a Rust backtrace reached the client: {text}"
+    );
+}
