@@ -1,0 +1,1356 @@
+//! The client against a real server: the throwaway Supabase-like cluster of
+//! `tests/harness/with-cluster`, with the extension and the migrations.
+//!
+//! Run with `tests/harness/with-cluster -- cargo test -p credential-vault-client --test integration`.
+//!
+//! Each test creates its own database and its own login roles (password logins over TCP, with
+//! `role=service_role` as a startup option, as a background sync service would connect), and
+//! records every error and every `Debug` output it produces. Every test ends with the canary
+//! sweep, which searches everything recorded so far by the whole suite for every secret used so
+//! far (credential values and passwords), so the last test to finish checks all of it.
+
+use std::fmt::Debug;
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use credential_vault_client::{
+    CONNECT_TIMEOUT, CredentialMap, CredentialReference, CredentialVault, Deadlines, IntegrationId,
+    InvalidInput, PgCredentialVault, ServiceRoleCredentialVault, ServiceRolePgCredentialVault,
+    VaultError, VaultSecretId,
+};
+use credential_vault_tests::{Caller, TestDatabase, canary, server_log, tcp_options};
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// The canary sweep
+// ---------------------------------------------------------------------------------------------
+
+/// A secret used by the suite, and whether the client sent it to the server as a credential
+/// value (those must not reach the server log either).
+struct Secret {
+    text: String,
+    sent_by_the_client: bool,
+}
+
+/// One error or `Debug` text the suite produced, and where.
+struct Output {
+    what: String,
+    text: String,
+}
+
+static SECRETS: Mutex<Vec<Secret>> = Mutex::new(Vec::new());
+static OUTPUTS: Mutex<Vec<Output>> = Mutex::new(Vec::new());
+
+fn register(text: String, sent_by_the_client: bool) -> String {
+    SECRETS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Secret {
+            text: text.clone(),
+            sent_by_the_client,
+        });
+    text
+}
+
+/// A fresh credential value, to be sent through the client.
+fn secret(label: &str) -> String {
+    register(canary(label), true)
+}
+
+/// A fresh secret that is not a credential value sent through the client: a password, or a
+/// value planted with raw SQL (which the server may log, by design of the test).
+fn other_secret(label: &str) -> String {
+    register(canary(label), false)
+}
+
+fn record(what: &str, text: String) {
+    OUTPUTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Output {
+            what: what.to_owned(),
+            text,
+        });
+}
+
+fn record_debug(what: &str, value: &impl Debug) {
+    record(what, format!("{value:?}"));
+    record(what, format!("{value:#?}"));
+}
+
+/// Records the result of a client call (its `Debug`, and the error's `Display`) and returns it.
+fn shown<T: Debug>(what: &str, result: Result<T, VaultError>) -> Result<T, VaultError> {
+    record_debug(what, &result);
+    if let Err(error) = &result {
+        record(what, error.to_string());
+    }
+    result
+}
+
+/// The outputs that contain one of the secrets, by name only (never the secret itself).
+fn leaks(outputs: &[Output], secrets: &[Secret]) -> Vec<String> {
+    outputs
+        .iter()
+        .filter(|output| secrets.iter().any(|s| output.text.contains(&s.text)))
+        .map(|output| output.what.clone())
+        .collect()
+}
+
+/// Searches every output recorded so far for every secret used so far, and the server log for
+/// every credential value the client sent.
+fn sweep() {
+    let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
+    let outputs = OUTPUTS.lock().unwrap_or_else(PoisonError::into_inner);
+    assert!(
+        !secrets.is_empty() && !outputs.is_empty(),
+        "nothing to sweep"
+    );
+    let leaked = leaks(&outputs, &secrets);
+    assert!(leaked.is_empty(), "a secret was shown in: {leaked:?}");
+    let log = server_log();
+    let logged = secrets
+        .iter()
+        .filter(|s| s.sent_by_the_client && log.contains(&s.text))
+        .count();
+    assert_eq!(
+        logged, 0,
+        "credential values sent by the client reached the server log"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenants, logins and handles
+// ---------------------------------------------------------------------------------------------
+
+/// An organization with an admin, a plain member and one integration, plus a second
+/// organization with its own admin, created as the superuser.
+struct Tenants {
+    integration: IntegrationId,
+    admin: Caller,
+    member: Caller,
+    other_admin: Caller,
+}
+
+impl Tenants {
+    async fn create(pool: &PgPool) -> Tenants {
+        let (admin, member, other_admin) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let integration: Uuid = sqlx::query_scalar(
+            "with org as (insert into public.organizations (name) values ('Acme') returning id),
+                  other as (insert into public.organizations (name) values ('Globex') returning id),
+                  members as (
+                    insert into public.organization_members (organization_id, user_id, role)
+                    select org.id, $1, 'admin' from org
+                    union all select org.id, $2, 'member' from org
+                    union all select other.id, $3, 'admin' from other)
+             insert into public.organization_integrations (organization_id, provider, display_name)
+             select id, 'crm', 'Acme CRM' from org returning id",
+        )
+        .bind(admin)
+        .bind(member)
+        .bind(other_admin)
+        .fetch_one(pool)
+        .await
+        .expect("create the tenants");
+        Tenants {
+            integration: integration.into(),
+            admin: Caller::Authenticated(admin),
+            member: Caller::Authenticated(member),
+            other_admin: Caller::Authenticated(other_admin),
+        }
+    }
+}
+
+/// `create role` statements, filled in by `format('%I', '%L')` on the server: names and
+/// passwords are never spliced into SQL by the test.
+const SERVICE_LOGIN: &str = "create role %I login password %L in role service_role";
+const EXPIRED_SERVICE_LOGIN: &str =
+    "create role %I login password %L in role service_role valid until '2000-01-01'";
+const PLAIN_LOGIN: &str = "create role %I login password %L";
+
+/// A password login role of its own for one test.
+struct Login {
+    name: String,
+    password: String,
+}
+
+impl Login {
+    async fn create(db: &TestDatabase, statement: &'static str) -> Login {
+        // Lower-case hex after a fixed prefix: a name from a fixed alphabet.
+        let name = format!("cv_client_{}", Uuid::new_v4().simple());
+        let password = other_secret("password");
+        let create: String = sqlx::query_scalar("select format($1::text, $2::text, $3::text)")
+            .bind(statement)
+            .bind(&name)
+            .bind(&password)
+            .fetch_one(&db.pool)
+            .await
+            .expect("quote the role name and password");
+        sqlx::raw_sql(&create)
+            .execute(&db.pool)
+            .await
+            .expect("create the login role");
+        Login { name, password }
+    }
+
+    /// As a background sync service connects: password login, then the service role.
+    fn service_options(&self, db: &TestDatabase) -> PgConnectOptions {
+        self.plain_options(db).options([("role", "service_role")])
+    }
+
+    fn plain_options(&self, db: &TestDatabase) -> PgConnectOptions {
+        tcp_options(&db.name, &self.name, &self.password)
+    }
+
+    /// The same login with a wrong password.
+    fn wrong_password_options(&self, db: &TestDatabase) -> PgConnectOptions {
+        tcp_options(&db.name, &self.name, &other_secret("wrong-password"))
+            .options([("role", "service_role")])
+    }
+
+    /// The service login as a `DATABASE_URL` for the CLI (the names and passwords used here are
+    /// letters, digits, `-` and `_`, which need no escaping).
+    fn service_url(&self, db: &TestDatabase, password: &str) -> String {
+        format!(
+            "postgres://{}:{}@127.0.0.1:{}/{}?options=-c%20role%3Dservice_role",
+            self.name,
+            password,
+            std::env::var("PGPORT").expect("PGPORT is set by the harness"),
+            db.name
+        )
+    }
+
+    /// How many logins of this role the server has refused so far: the server logs one line
+    /// per refused attempt, before it answers.
+    fn refused_logins(&self) -> usize {
+        let failed = format!("password authentication failed for user \"{}\"", self.name);
+        let revoked = format!("role \"{}\" is not permitted to log in", self.name);
+        server_log()
+            .lines()
+            .filter(|line| line.contains(&failed) || line.contains(&revoked))
+            .count()
+    }
+}
+
+/// A service-role handle logged in as a fresh login role of its own.
+async fn service_vault(db: &TestDatabase) -> (ServiceRolePgCredentialVault, Login) {
+    let login = Login::create(db, SERVICE_LOGIN).await;
+    let vault = ServiceRolePgCredentialVault::connect_lazy(login.service_options(db));
+    record_debug("a service-role handle", &vault);
+    (vault, login)
+}
+
+fn credentials(secret: &str) -> CredentialMap {
+    CredentialMap::new([("api_key", secret), ("client_id", "client-1")]).expect("valid credentials")
+}
+
+/// Asserts the variant and its exact, fixed message.
+fn expect_error<T: Debug>(
+    what: &str,
+    result: Result<T, VaultError>,
+    expected: VaultError,
+    message: &str,
+) {
+    let error = shown(what, result).expect_err(what);
+    assert_eq!(error, expected, "{what}");
+    assert_eq!(error.to_string(), message, "{what}");
+}
+
+const NOT_FOUND: &str = "credentials not found or not accessible";
+const CONFLICT: &str =
+    "conflict: changed concurrently or already stored; re-read the reference and retry";
+const PERMISSION_DENIED: &str = "permission denied";
+const AUTHENTICATION: &str = "authentication failed or session expired";
+const UNAVAILABLE: &str = "the credential vault is unavailable";
+
+/// Counts of what the vault and the application hold, and the integration's link.
+async fn state(db: &TestDatabase, integration: IntegrationId) -> (i64, i64, i64, Option<Uuid>) {
+    sqlx::query_as(
+        "select (select count(*) from vault.secrets), (select count(*) from credential_vault.credentials),
+                (select count(*) from credential_vault.audit_log),
+                (select credential_vault_id from public.organization_integrations where id = $1)",
+    )
+    .bind(integration.as_uuid())
+    .fetch_one(&db.pool)
+    .await
+    .expect("read the state")
+}
+
+async fn audit_actions(db: &TestDatabase) -> Vec<String> {
+    sqlx::query_scalar(
+        "select action || ':' || actor_role from credential_vault.audit_log order by id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("read the audit log")
+}
+
+/// The pid of the backend of `user` that is waiting for a lock, once there is one.
+async fn backend_waiting_for_a_lock(db: &TestDatabase, user: &str) -> i32 {
+    let started = Instant::now();
+    loop {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "select pid from pg_stat_activity where usename = $1 and wait_event_type = 'Lock'",
+        )
+        .bind(user)
+        .fetch_optional(&db.pool)
+        .await
+        .expect("read pg_stat_activity");
+        if let Some(pid) = pid {
+            return pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no backend of {user} waits for a lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store, retrieve, rotate, delete
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn store_calls_the_store_function_and_returns_its_reference() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (vault, _login) = service_vault(&db).await;
+    let value = secret("store");
+    let before = chrono::Utc::now();
+
+    let reference = shown(
+        "store",
+        vault.store(t.integration, &credentials(&value)).await,
+    )
+    .expect("store");
+
+    // The extension's store ran: its row, its ciphertext, its audit entry, and the link kept by
+    // the application's trigger, all for the returned id and timestamp.
+    let (id, created_at): (Uuid, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "select vault_secret_id, created_at from credential_vault.credentials where integration_id = $1",
+    )
+    .bind(t.integration.as_uuid())
+    .fetch_one(&db.pool)
+    .await
+    .expect("one credentials row");
+    assert_eq!(reference.vault_secret_id(), VaultSecretId::from(id));
+    assert_eq!(reference.created_at(), created_at);
+    assert!(created_at >= before - chrono::Duration::seconds(5));
+    let stored: String = sqlx::query_scalar("select secret from vault.secrets where id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("the Vault secret");
+    assert!(!stored.contains(&value), "only ciphertext is stored");
+    assert_eq!(state(&db, t.integration).await, (1, 1, 1, Some(id)));
+    assert_eq!(audit_actions(&db).await, ["store:service_role"]);
+
+    let listed = shown("list", vault.list(t.integration).await).expect("list");
+    assert_eq!(listed, [reference]);
+    sweep();
+}
+
+#[tokio::test]
+async fn an_empty_map_is_refused_before_any_round_trip() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    // Every login attempt of this handle fails and is logged by the server, so the log shows
+    // whether anything reached it.
+    let login = Login::create(&db, SERVICE_LOGIN).await;
+    let vault = ServiceRolePgCredentialVault::connect_lazy(login.wrong_password_options(&db));
+
+    let empty: [(&str, &str); 0] = [];
+    expect_error(
+        "an empty map",
+        CredentialMap::new(empty),
+        VaultError::Validation(InvalidInput::NoEntries),
+        "invalid input: the credentials are empty",
+    );
+    let result = async {
+        let credentials = CredentialMap::from_json("{}")?;
+        vault.store(t.integration, &credentials).await
+    }
+    .await;
+    expect_error(
+        "store of {}",
+        result,
+        VaultError::Validation(InvalidInput::NoEntries),
+        "invalid input: the credentials are empty",
+    );
+
+    let url = login.service_url(&db, &other_secret("cli-wrong-password"));
+    let run = cli(&url, &["store", &t.integration.to_string()], Some("{}")).await;
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (
+            Some(3),
+            "",
+            "credential-vault: invalid input: the credentials are empty\n"
+        )
+    );
+    assert_eq!(login.refused_logins(), 0, "nothing reached the server");
+
+    // Control: a valid map does reach the server, and the log shows it.
+    expect_error(
+        "store with a wrong password",
+        vault
+            .store(t.integration, &credentials(&secret("empty-control")))
+            .await,
+        VaultError::Authentication,
+        AUTHENTICATION,
+    );
+    assert_eq!(login.refused_logins(), 1);
+    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+    sweep();
+}
+
+#[tokio::test]
+async fn retrieve_returns_the_stored_credentials_to_the_service_role() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (vault, _login) = service_vault(&db).await;
+    let (value, quoted) = (secret("retrieve"), secret("retrieve-quoted"));
+    let awkward = format!("\"{quoted}\" é\n\\ ✓");
+    let stored = CredentialMap::new([
+        ("api_key", value.as_str()),
+        ("client_secret", awkward.as_str()),
+        ("account", "acme"),
+    ])
+    .unwrap();
+    let reference = shown("store", vault.store(t.integration, &stored).await).unwrap();
+
+    let retrieved = shown(
+        "retrieve",
+        vault.retrieve(reference.vault_secret_id()).await,
+    )
+    .expect("retrieve");
+    assert_eq!(
+        retrieved.names().collect::<Vec<_>>(),
+        ["account", "api_key", "client_secret"]
+    );
+    let values: Vec<(&str, &str)> = retrieved
+        .iter()
+        .map(|(name, value)| (name, value.expose_secret()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("account", "acme"),
+            ("api_key", value.as_str()),
+            ("client_secret", awkward.as_str())
+        ]
+    );
+    assert_eq!(*retrieved.expose_json(), *stored.expose_json());
+    assert_eq!(
+        audit_actions(&db).await,
+        ["store:service_role", "retrieve:service_role"]
+    );
+
+    expect_error(
+        "retrieve of an unknown id",
+        vault.retrieve(VaultSecretId::from(Uuid::new_v4())).await,
+        VaultError::NotFound,
+        NOT_FOUND,
+    );
+    sweep();
+}
+
+#[tokio::test]
+async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (vault, _login) = service_vault(&db).await;
+    let old = shown(
+        "store",
+        vault
+            .store(t.integration, &credentials(&secret("rotate-old")))
+            .await,
+    )
+    .unwrap();
+    let new_value = secret("rotate-new");
+
+    let new = shown(
+        "rotate",
+        vault
+            .rotate(old.vault_secret_id(), &credentials(&new_value))
+            .await,
+    )
+    .expect("rotate");
+
+    assert_ne!(new.vault_secret_id(), old.vault_secret_id());
+    assert!(new.created_at() >= old.created_at());
+    assert_eq!(
+        shown("list", vault.list(t.integration).await).unwrap(),
+        [new]
+    );
+    let retrieved = shown("retrieve", vault.retrieve(new.vault_secret_id()).await).unwrap();
+    assert_eq!(
+        retrieved.get("api_key").map(|v| v.expose_secret()),
+        Some(new_value.as_str())
+    );
+    assert_eq!(
+        state(&db, t.integration).await,
+        (1, 1, 3, Some(new.vault_secret_id().as_uuid()))
+    );
+    for (what, result) in [
+        (
+            "retrieve of the old reference",
+            vault.retrieve(old.vault_secret_id()).await.map(|_| ()),
+        ),
+        (
+            "rotate of the old reference",
+            vault
+                .rotate(old.vault_secret_id(), &credentials(&secret("rotate-again")))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "delete of the old reference",
+            vault.delete(old.vault_secret_id()).await,
+        ),
+    ] {
+        expect_error(what, result, VaultError::NotFound, NOT_FOUND);
+    }
+    sweep();
+}
+
+#[tokio::test]
+async fn delete_removes_the_credentials_and_frees_the_integration() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (vault, _login) = service_vault(&db).await;
+    let reference = shown(
+        "store",
+        vault
+            .store(t.integration, &credentials(&secret("delete")))
+            .await,
+    )
+    .unwrap();
+
+    shown("delete", vault.delete(reference.vault_secret_id()).await).expect("delete");
+
+    assert_eq!(state(&db, t.integration).await, (0, 0, 2, None));
+    assert_eq!(shown("list", vault.list(t.integration).await).unwrap(), []);
+    expect_error(
+        "retrieve after delete",
+        vault.retrieve(reference.vault_secret_id()).await,
+        VaultError::NotFound,
+        NOT_FOUND,
+    );
+    expect_error(
+        "delete again",
+        vault.delete(reference.vault_secret_id()).await,
+        VaultError::NotFound,
+        NOT_FOUND,
+    );
+    // The integration's slot is free again.
+    let again = shown(
+        "store after delete",
+        vault
+            .store(t.integration, &credentials(&secret("delete-again")))
+            .await,
+    )
+    .expect("store after delete");
+    assert_ne!(again.vault_secret_id(), reference.vault_secret_id());
+    sweep();
+}
+
+#[tokio::test]
+async fn references_and_maps_never_print_a_value() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (vault, _login) = service_vault(&db).await;
+    let value = secret("printing");
+    let stored = credentials(&value);
+    let reference = shown("store", vault.store(t.integration, &stored).await).unwrap();
+    let retrieved = shown(
+        "retrieve",
+        vault.retrieve(reference.vault_secret_id()).await,
+    )
+    .unwrap();
+    let listed = shown("list", vault.list(t.integration).await).unwrap();
+
+    let id = reference.vault_secret_id().to_string();
+    assert_eq!(reference.to_string(), id);
+    let json: serde_json::Value = serde_json::to_value(reference).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"vault_secret_id": id, "created_at": reference.created_at()})
+    );
+    assert_eq!(
+        serde_json::from_value::<CredentialReference>(json.clone()).unwrap(),
+        reference
+    );
+    for map in [&stored, &retrieved] {
+        assert_eq!(format!("{map}"), "[REDACTED]");
+        assert_eq!(format!("{map:?}"), "[REDACTED]");
+        assert_eq!(format!("{map:#?}"), "[REDACTED]");
+    }
+    let printed = [
+        format!("{reference}"),
+        format!("{reference:?}"),
+        format!("{reference:#?}"),
+        json.to_string(),
+        format!("{listed:?}"),
+        serde_json::to_string(&listed).unwrap(),
+        format!("{retrieved}"),
+        format!("{retrieved:?}"),
+        format!("{:?}", retrieved.get("api_key").unwrap()),
+        format!("{:?}", retrieved.names().collect::<Vec<_>>()),
+    ];
+    for text in printed {
+        assert!(!text.contains(&value), "a value was printed");
+        record("reference or map output", text);
+    }
+    // The value is there, behind expose_secret only.
+    assert_eq!(
+        retrieved.get("api_key").unwrap().expose_secret(),
+        value.as_str()
+    );
+    sweep();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn server_refusals_become_their_variants_with_safe_messages() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (vault, _login) = service_vault(&db).await;
+    let reference = shown(
+        "store",
+        vault
+            .store(t.integration, &credentials(&secret("errors")))
+            .await,
+    )
+    .unwrap();
+    let unknown_secret = VaultSecretId::from(Uuid::new_v4());
+
+    // PT404, for a missing integration and a missing reference.
+    expect_error(
+        "store for an unknown integration",
+        vault
+            .store(
+                IntegrationId::from(Uuid::new_v4()),
+                &credentials(&secret("unknown-integration")),
+            )
+            .await,
+        VaultError::NotFound,
+        NOT_FOUND,
+    );
+    expect_error(
+        "rotate of an unknown reference",
+        vault
+            .rotate(unknown_secret, &credentials(&secret("unknown-reference")))
+            .await,
+        VaultError::NotFound,
+        NOT_FOUND,
+    );
+    expect_error(
+        "delete of an unknown reference",
+        vault.delete(unknown_secret).await,
+        VaultError::NotFound,
+        NOT_FOUND,
+    );
+
+    // 23505: the integration already holds a reference.
+    expect_error(
+        "a second store",
+        vault
+            .store(t.integration, &credentials(&secret("second-store")))
+            .await,
+        VaultError::Conflict,
+        CONFLICT,
+    );
+
+    // PT409: someone else holds the reference while we rotate or delete it.
+    let mut holder = db.pool.begin().await.unwrap();
+    sqlx::query("select 1 from credential_vault.credentials where vault_secret_id = $1 for update")
+        .bind(reference.vault_secret_id().as_uuid())
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    expect_error(
+        "rotate of a reference being changed",
+        vault
+            .rotate(
+                reference.vault_secret_id(),
+                &credentials(&secret("concurrent")),
+            )
+            .await,
+        VaultError::Conflict,
+        CONFLICT,
+    );
+    expect_error(
+        "delete of a reference being changed",
+        vault.delete(reference.vault_secret_id()).await,
+        VaultError::Conflict,
+        CONFLICT,
+    );
+    holder.rollback().await.unwrap();
+
+    // 42501: a login that is not the service role.
+    let plain = Login::create(&db, PLAIN_LOGIN).await;
+    let outsider = ServiceRolePgCredentialVault::connect_lazy(plain.plain_options(&db));
+    expect_error(
+        "retrieve by a login outside the service role",
+        outsider.retrieve(reference.vault_secret_id()).await,
+        VaultError::PermissionDenied,
+        PERMISSION_DENIED,
+    );
+    expect_error(
+        "store by a login outside the service role",
+        outsider
+            .store(t.integration, &credentials(&secret("outsider")))
+            .await,
+        VaultError::PermissionDenied,
+        PERMISSION_DENIED,
+    );
+
+    // XX001: a secret changed around the extension is refused without echoing it.
+    let garbage = other_secret("garbage");
+    sqlx::query("select vault.update_secret($1, $2)")
+        .bind(reference.vault_secret_id().as_uuid())
+        .bind(format!("not json {garbage}"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    expect_error(
+        "retrieve of a corrupted secret",
+        vault.retrieve(reference.vault_secret_id()).await,
+        VaultError::Database {
+            sqlstate: Some("XX001".into()),
+        },
+        "unexpected database error (SQLSTATE XX001)",
+    );
+
+    // None of the refusals changed anything.
+    assert_eq!(
+        state(&db, t.integration).await,
+        (1, 1, 1, Some(reference.vault_secret_id().as_uuid()))
+    );
+    sweep();
+}
+
+/// The text a driver error carries: message and detail; these may quote the input.
+fn driver_text(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(error) => {
+            let pg = error.downcast_ref::<sqlx::postgres::PgDatabaseError>();
+            format!("{} {:?} {:?}", pg.message(), pg.detail(), pg.hint())
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_real_servers_errors_keep_only_their_sqlstate() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let integration = t.integration.to_string();
+    let c = other_secret("raw-input");
+    const STORE: &str = "select * from public.vault_store_integration_credentials($1, $2)";
+    let json = |value: &str| serde_json::json!({ "k": value }).to_string();
+    let invalid = VaultError::Validation;
+    let cases: Vec<(&str, &str, Vec<String>, VaultError)> = vec![
+        (
+            "22P02 id",
+            STORE,
+            vec![c.clone(), json(&c)],
+            invalid(InvalidInput::NotAUuid),
+        ),
+        (
+            "22032",
+            STORE,
+            vec![integration.clone(), format!("{{\"k\": {c}")],
+            invalid(InvalidInput::InvalidJson),
+        ),
+        (
+            "2203C",
+            STORE,
+            vec![integration.clone(), format!("[\"{c}\"]")],
+            invalid(InvalidInput::NotAnObject),
+        ),
+        (
+            "22023",
+            STORE,
+            vec![integration.clone(), format!("{{\"k\": 1, \"s\": \"{c}\"}}")],
+            invalid(InvalidInput::InvalidEntry),
+        ),
+        (
+            "22030",
+            STORE,
+            vec![
+                integration.clone(),
+                format!("{{\"k\": \"{c}\", \"k\": \"{c}\"}}"),
+            ],
+            invalid(InvalidInput::DuplicateName),
+        ),
+        (
+            "22P05",
+            STORE,
+            vec![integration.clone(), format!("{{\"k\": \"{c}\\u0000\"}}")],
+            invalid(InvalidInput::NulCharacter),
+        ),
+        (
+            "22001",
+            STORE,
+            vec![
+                integration.clone(),
+                json(&format!("{c}{}", "x".repeat(70_000))),
+            ],
+            invalid(InvalidInput::TooLarge),
+        ),
+        (
+            "2203E",
+            STORE,
+            vec![
+                integration.clone(),
+                serde_json::to_string(
+                    &(0..65)
+                        .map(|i| (format!("k{i}"), serde_json::Value::from(c.clone())))
+                        .collect::<serde_json::Map<_, _>>(),
+                )
+                .unwrap(),
+            ],
+            invalid(InvalidInput::TooManyEntries),
+        ),
+        (
+            "22004",
+            "select * from public.vault_store_integration_credentials($1, null)",
+            vec![integration.clone()],
+            invalid(InvalidInput::Null),
+        ),
+        (
+            "PT404",
+            STORE,
+            vec![Uuid::new_v4().to_string(), json(&c)],
+            VaultError::NotFound,
+        ),
+        // Driver messages that do quote the input: the cast's message, and Vault's
+        // create_secret with a NULL description (hazard 2), whose detail holds the secret.
+        (
+            "22P02 cast",
+            "select $1::uuid",
+            vec![c.clone()],
+            invalid(InvalidInput::NotAUuid),
+        ),
+        (
+            "23502",
+            "select vault.create_secret($1, null, null)",
+            vec![c.clone()],
+            VaultError::Database {
+                sqlstate: Some("23502".into()),
+            },
+        ),
+    ];
+    let mut quoted = Vec::new();
+    for (what, sql, binds, expected) in cases {
+        let mut tx = db.begin_as(&Caller::ServiceRole).await;
+        let mut query = sqlx::query(sql);
+        for bind in &binds {
+            query = query.bind(bind);
+        }
+        let error = query.execute(&mut *tx).await.expect_err(what);
+        if driver_text(&error).contains(&c) {
+            quoted.push(what);
+        }
+        let error = VaultError::from(error);
+        record_debug(what, &error);
+        record(what, error.to_string());
+        assert_eq!(error, expected, "{what}");
+    }
+    // The controls: these driver errors did carry the secret, and the mapping dropped it.
+    assert!(quoted.contains(&"22P02 cast"), "{quoted:?}");
+    assert!(quoted.contains(&"23502"), "{quoted:?}");
+
+    // 42501 for a role without EXECUTE, through the caller's own statement.
+    let mut tx = db.begin_as(&Caller::Anon).await;
+    let error = sqlx::query(STORE)
+        .bind(&integration)
+        .bind(json(&c))
+        .execute(&mut *tx)
+        .await
+        .expect_err("anon may not store");
+    let error = VaultError::from(error);
+    record_debug("anon store", &error);
+    assert_eq!(error, VaultError::PermissionDenied);
+    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+    sweep();
+}
+
+#[tokio::test]
+async fn a_store_blocked_by_a_lock_times_out_at_its_deadline() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (vault, login) = service_vault(&db).await;
+    let deadline = Duration::from_millis(300);
+    let vault = vault.with_deadlines(Deadlines {
+        store: deadline,
+        ..Deadlines::default()
+    });
+    // Connected beforehand, so that the deadline is spent waiting for the lock only.
+    assert_eq!(shown("list", vault.list(t.integration).await).unwrap(), []);
+
+    let mut locker = db.pool.begin().await.unwrap();
+    sqlx::query("lock table credential_vault.credentials in access exclusive mode")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    // Bounded here too, so that a client ignoring its deadline fails the test instead of hanging.
+    let result = tokio::time::timeout(
+        deadline + Duration::from_secs(5),
+        vault.store(t.integration, &credentials(&secret("deadline"))),
+    )
+    .await
+    .expect("the store gave up by itself");
+    let elapsed = started.elapsed();
+    expect_error(
+        "store behind a lock",
+        result,
+        VaultError::Timeout { after: deadline },
+        "no answer within 300ms",
+    );
+    assert!(
+        elapsed >= deadline && elapsed < deadline + Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    // The server was indeed blocked: the store still waits for the lock.
+    backend_waiting_for_a_lock(&db, &login.name).await;
+    locker.rollback().await.unwrap();
+
+    // The handle is still usable; the abandoned store may or may not have gone through.
+    let listed = shown("list after the timeout", vault.list(t.integration).await)
+        .expect("the handle still works after a timeout");
+    assert!(listed.len() <= 1, "{listed:?}");
+    sweep();
+}
+
+#[tokio::test]
+async fn an_expired_login_is_an_authentication_error_after_one_attempt() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let login = Login::create(&db, EXPIRED_SERVICE_LOGIN).await;
+    let vault = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db));
+    assert_eq!(login.refused_logins(), 0);
+
+    let started = Instant::now();
+    let result = vault
+        .store(t.integration, &credentials(&secret("expired")))
+        .await;
+    let elapsed = started.elapsed();
+
+    expect_error(
+        "store with an expired login",
+        result,
+        VaultError::Authentication,
+        AUTHENTICATION,
+    );
+    assert_eq!(login.refused_logins(), 1, "exactly one login attempt");
+    assert!(elapsed < CONNECT_TIMEOUT, "returned at once: {elapsed:?}");
+    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+    sweep();
+}
+
+#[tokio::test]
+async fn a_revoked_login_is_an_authentication_error_after_one_attempt() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (vault, login) = service_vault(&db).await;
+    let reference = shown(
+        "store before the revocation",
+        vault
+            .store(t.integration, &credentials(&secret("revoked")))
+            .await,
+    )
+    .expect("the login works at first");
+
+    // Revoke the login and end its sessions, as an operator would.
+    let revoke: String = sqlx::query_scalar("select format('alter role %I nologin', $1::text)")
+        .bind(&login.name)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&revoke).execute(&db.pool).await.unwrap();
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid, 5000) from pg_stat_activity where usename = $1",
+    )
+    .bind(&login.name)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(terminated, [true], "the handle held one session");
+    assert_eq!(login.refused_logins(), 0);
+
+    let started = Instant::now();
+    let result = vault.retrieve(reference.vault_secret_id()).await;
+    let elapsed = started.elapsed();
+    expect_error(
+        "retrieve after the revocation",
+        result,
+        VaultError::Authentication,
+        AUTHENTICATION,
+    );
+    assert_eq!(login.refused_logins(), 1, "exactly one login attempt");
+    assert!(elapsed < CONNECT_TIMEOUT, "returned at once: {elapsed:?}");
+
+    // A new handle with the same login is refused the same way, once.
+    let fresh = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db));
+    expect_error(
+        "list with a revoked login",
+        fresh.list(t.integration).await,
+        VaultError::Authentication,
+        AUTHENTICATION,
+    );
+    assert_eq!(login.refused_logins(), 2);
+    sweep();
+}
+
+#[tokio::test]
+async fn an_unreachable_or_failing_server_is_unavailable() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+
+    // Nothing listens on the port: the pool gives up after CONNECT_TIMEOUT, before the default
+    // deadline, so the caller learns "unavailable", not "timeout".
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let login = Login::create(&db, SERVICE_LOGIN).await;
+    let nowhere = PgCredentialVault::connect_lazy(login.service_options(&db).port(port));
+    let started = Instant::now();
+    let result = nowhere.list(t.integration).await;
+    let elapsed = started.elapsed();
+    expect_error(
+        "list on a closed port",
+        result,
+        VaultError::Unavailable,
+        UNAVAILABLE,
+    );
+    assert!(
+        elapsed >= CONNECT_TIMEOUT && elapsed < Deadlines::default().list,
+        "{elapsed:?}"
+    );
+
+    // 57P01: the session is terminated while the call waits.
+    let (vault, login) = service_vault(&db).await;
+    assert_eq!(shown("list", vault.list(t.integration).await).unwrap(), []);
+    let mut locker = db.pool.begin().await.unwrap();
+    sqlx::query("lock table credential_vault.credentials in access exclusive mode")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let blocked = {
+        let (vault, integration, value) = (vault.clone(), t.integration, secret("terminated"));
+        tokio::spawn(async move { vault.store(integration, &credentials(&value)).await })
+    };
+    let pid = backend_waiting_for_a_lock(&db, &login.name).await;
+    let started = Instant::now();
+    let terminated: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(terminated);
+    let result = blocked.await.unwrap();
+    assert!(started.elapsed() < Deadlines::default().store);
+    expect_error(
+        "store in a terminated session",
+        result,
+        VaultError::Unavailable,
+        UNAVAILABLE,
+    );
+    locker.rollback().await.unwrap();
+    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+
+    // 55000: the server is missing a prerequisite (here, the authorizer).
+    sqlx::query("delete from credential_vault.authorizer")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let user_vault = PgCredentialVault::new(db.pool.clone());
+    let mut tx = db.begin_as(&t.admin).await;
+    expect_error(
+        "store without an authorizer",
+        user_vault
+            .store_with(
+                &mut *tx,
+                t.integration,
+                &credentials(&secret("no-authorizer")),
+            )
+            .await,
+        VaultError::Unavailable,
+        UNAVAILABLE,
+    );
+    tx.rollback().await.unwrap();
+    sweep();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The caller's own transaction
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_with_forms_run_inside_the_callers_transaction() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let vault = PgCredentialVault::new(db.pool.clone());
+    record_debug("a handle", &vault);
+
+    // Store and rotate as the organization's admin, then roll back: nothing is left.
+    let mut tx = db.begin_as(&t.admin).await;
+    let stored = shown(
+        "store_with",
+        vault
+            .store_with(&mut *tx, t.integration, &credentials(&secret("with")))
+            .await,
+    )
+    .expect("an admin may store");
+    assert_eq!(
+        shown("list_with", vault.list_with(&mut *tx, t.integration).await).unwrap(),
+        [stored]
+    );
+    let rotated = shown(
+        "rotate_with",
+        vault
+            .rotate_with(
+                &mut *tx,
+                stored.vault_secret_id(),
+                &credentials(&secret("with-rotated")),
+            )
+            .await,
+    )
+    .expect("an admin may rotate");
+    assert_eq!(
+        shown("list_with", vault.list_with(&mut *tx, t.integration).await).unwrap(),
+        [rotated]
+    );
+    // Retrieving is for the service role only, whatever the handle.
+    expect_error(
+        "retrieve_with as an admin",
+        ServiceRolePgCredentialVault::new(db.pool.clone())
+            .retrieve_with(&mut *tx, rotated.vault_secret_id())
+            .await,
+        VaultError::PermissionDenied,
+        PERMISSION_DENIED,
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+    assert_eq!(
+        shown("list", vault.list_with(&db.pool, t.integration).await).unwrap(),
+        []
+    );
+
+    // Committed, it stays.
+    let value = secret("with-committed");
+    let mut tx = db.begin_as(&t.admin).await;
+    let committed = shown(
+        "store_with",
+        vault
+            .store_with(&mut *tx, t.integration, &credentials(&value))
+            .await,
+    )
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        state(&db, t.integration).await,
+        (1, 1, 1, Some(committed.vault_secret_id().as_uuid()))
+    );
+
+    // Other callers, each in a transaction of its own.
+    for (what, caller, expected, message) in [
+        ("a plain member", &t.member, VaultError::NotFound, NOT_FOUND),
+        (
+            "another organization's admin",
+            &t.other_admin,
+            VaultError::NotFound,
+            NOT_FOUND,
+        ),
+        (
+            "anon",
+            &Caller::Anon,
+            VaultError::PermissionDenied,
+            PERMISSION_DENIED,
+        ),
+    ] {
+        let mut tx = db.begin_as(caller).await;
+        expect_error(
+            what,
+            vault
+                .delete_with(&mut *tx, committed.vault_secret_id())
+                .await,
+            expected,
+            message,
+        );
+        tx.rollback().await.unwrap();
+    }
+
+    // The service role reads it back inside its own transaction.
+    let service = ServiceRolePgCredentialVault::new(db.pool.clone());
+    let mut tx = db.begin_as(&Caller::ServiceRole).await;
+    let retrieved = shown(
+        "retrieve_with",
+        service
+            .retrieve_with(&mut *tx, committed.vault_secret_id())
+            .await,
+    )
+    .expect("the service role may retrieve");
+    assert_eq!(
+        retrieved.get("api_key").unwrap().expose_secret(),
+        value.as_str()
+    );
+    tx.commit().await.unwrap();
+
+    // And the admin deletes it.
+    let mut tx = db.begin_as(&t.admin).await;
+    shown(
+        "delete_with",
+        vault
+            .delete_with(&mut *tx, committed.vault_secret_id())
+            .await,
+    )
+    .expect("an admin may delete");
+    tx.commit().await.unwrap();
+    assert_eq!(state(&db, t.integration).await, (0, 0, 3, None));
+    assert_eq!(
+        audit_actions(&db).await,
+        [
+            "store:authenticated",
+            "retrieve:service_role",
+            "delete:authenticated"
+        ]
+    );
+    sweep();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command-line tool
+// ---------------------------------------------------------------------------------------------
+
+struct CliRun {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `credential-vault` with `DATABASE_URL` set and `stdin` (if any) on its standard input.
+async fn cli(database_url: &str, args: &[&str], stdin: Option<&str>) -> CliRun {
+    let database_url = database_url.to_owned();
+    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    let stdin = stdin.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credential-vault"))
+            .args(&args)
+            .env("DATABASE_URL", database_url)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the CLI");
+        if let Some(text) = stdin {
+            let mut pipe = child.stdin.take().unwrap();
+            pipe.write_all(text.as_bytes()).unwrap();
+        }
+        let output = child.wait_with_output().expect("run the CLI");
+        CliRun {
+            code: output.status.code(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_round_trips_on_stdin_and_reports_a_conflict_safely() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let login = Login::create(&db, SERVICE_LOGIN).await;
+    let url = login.service_url(&db, &login.password);
+    let integration = t.integration.to_string();
+    let value = secret("cli");
+    let input = serde_json::json!({"api_key": value, "client_id": "client-1"}).to_string();
+
+    let stored = cli(&url, &["store", &integration], Some(&input)).await;
+    record("cli store stdout", stored.stdout.clone());
+    record("cli store stderr", stored.stderr.clone());
+    assert_eq!((stored.code, stored.stderr.as_str()), (Some(0), ""));
+    let reference: CredentialReference =
+        serde_json::from_str(&stored.stdout).expect("a reference as JSON");
+    let linked = state(&db, t.integration).await.3;
+    assert_eq!(linked, Some(reference.vault_secret_id().as_uuid()));
+
+    let id = reference.vault_secret_id().to_string();
+    let names = cli(&url, &["retrieve", &id], None).await;
+    record("cli retrieve stdout", names.stdout.clone());
+    assert_eq!((names.code, names.stderr.as_str()), (Some(0), ""));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&names.stdout).unwrap(),
+        serde_json::json!({"vault_secret_id": id, "names": ["api_key", "client_id"]})
+    );
+    // Asked for explicitly, the values come back as they went in (not recorded: it is the
+    // one output meant to show them).
+    let shown_secrets = cli(&url, &["retrieve", &id, "--show-secrets"], None).await;
+    assert_eq!(shown_secrets.code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&shown_secrets.stdout).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&input).unwrap()
+    );
+
+    // The error: a second store is a conflict, reported as one safe line and exit code 5.
+    let other_value = secret("cli-second");
+    let second_input = serde_json::json!({"api_key": other_value}).to_string();
+    let conflict = cli(&url, &["store", &integration], Some(&second_input)).await;
+    record("cli conflict stdout", conflict.stdout.clone());
+    record("cli conflict stderr", conflict.stderr.clone());
+    assert_eq!(
+        (
+            conflict.code,
+            conflict.stdout.as_str(),
+            conflict.stderr.as_str()
+        ),
+        (Some(5), "", &*format!("credential-vault: {CONFLICT}\n"))
+    );
+    assert_eq!(state(&db, t.integration).await.0, 1, "still one secret");
+    assert!(!conflict.stderr.contains(&login.password));
+    sweep();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sweep itself
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_sweep_finds_a_planted_secret() {
+    let planted = canary("planted");
+    let secrets = [Secret {
+        text: planted.clone(),
+        sent_by_the_client: true,
+    }];
+    let outputs = [
+        Output {
+            what: "clean".into(),
+            text: "credentials not found or not accessible".into(),
+        },
+        Output {
+            what: "leaky".into(),
+            text: format!("Database {{ message: \"bad value {planted}\" }}"),
+        },
+    ];
+    assert_eq!(leaks(&outputs, &secrets), ["leaky"]);
+    assert!(leaks(&outputs[..1], &secrets).is_empty());
+}
