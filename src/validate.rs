@@ -262,4 +262,123 @@ mod tests {
         }
         assert_eq!(parse_id("x", None), Err(Error::NullArgument("x")));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        use super::*;
+
+        /// What `check_credentials` must answer for a document that serde_json can represent
+        /// (so without duplicate names), written from the README's rules rather than the code.
+        fn expected(document: &Value, text: &str) -> Result<()> {
+            if text.len() > MAX_CREDENTIALS_BYTES {
+                return Err(Error::CredentialsTooLarge);
+            }
+            let Value::Object(entries) = document else {
+                return Err(Error::NotAnObject);
+            };
+            match entries.len() {
+                0 => return Err(Error::NoEntries),
+                n if n > MAX_ENTRIES => return Err(Error::TooManyEntries),
+                _ => {}
+            }
+            // The first entry in document order that breaks a rule decides.
+            entries.iter().try_for_each(|(name, value)| match value {
+                _ if name.is_empty() => Err(Error::EmptyName),
+                _ if name.contains('\0') => Err(Error::NulCharacter),
+                Value::String(value) if value.is_empty() => Err(Error::EmptyValue),
+                Value::String(value) if value.contains('\0') => Err(Error::NulCharacter),
+                Value::String(_) => Ok(()),
+                _ => Err(Error::NonStringValue),
+            })
+        }
+
+        /// Short strings that favour the edge cases: empty, NUL, escapes, non-ASCII.
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(String::new()),
+                "[a-z\\x00\"\\\\]{0,4}",
+                any::<String>().prop_map(|s| s.chars().take(12).collect()),
+            ]
+        }
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(Value::from),
+                text().prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 48, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::vec((text(), inner), 0..8)
+                        .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// A valid credentials object: 1 to 64 non-empty names and values without NUL.
+        fn valid_credentials() -> impl Strategy<Value = Map<String, Value>> {
+            let non_empty = "[^\\x00]{1,40}";
+            prop::collection::btree_map(non_empty, non_empty.prop_map(Value::from), 1..=MAX_ENTRIES)
+                .prop_map(|entries| entries.into_iter().collect())
+        }
+
+        proptest! {
+            // A failure prints its shrunk input; no regression files in the source tree.
+            #![proptest_config(ProptestConfig {
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn any_text_gets_a_verdict_and_invalid_json_is_exactly_what_serde_rejects(
+                input in prop_oneof![any::<String>(), "[{}\\[\\]\":,a \\\\u0-9tfnl]{0,24}"]
+            ) {
+                let verdict = check_credentials(Some(&input));
+                let is_json = serde_json::from_str::<IgnoredAny>(&input).is_ok();
+                prop_assert_eq!(verdict == Err(Error::InvalidJson), !is_json, "input {:?}", input);
+            }
+
+            #[test]
+            fn every_json_document_gets_the_verdict_of_the_rules(document in json()) {
+                let text = document.to_string();
+                prop_assert_eq!(check_credentials(Some(&text)), expected(&document, &text));
+            }
+
+            #[test]
+            fn valid_credentials_pass_and_a_repeated_name_does_not(
+                entries in valid_credentials(),
+                pretty in any::<bool>(),
+            ) {
+                let document = Value::Object(entries);
+                let text = if pretty {
+                    serde_json::to_string_pretty(&document).unwrap()
+                } else {
+                    document.to_string()
+                };
+                prop_assume!(text.len() <= MAX_CREDENTIALS_BYTES);
+                prop_assert_eq!(check_credentials(Some(&text)), Ok(()));
+
+                // The same object with its first entry written twice, which a JSON object type
+                // would silently accept; the repeat counts as an entry.
+                let entries = document.as_object().unwrap();
+                let (name, value) = entries.iter().next().unwrap();
+                let first = serde_json::json!({ name.clone(): value }).to_string();
+                let repeated = format!("{},{}", &first[..first.len() - 1], &text[1..]);
+                prop_assume!(repeated.len() <= MAX_CREDENTIALS_BYTES);
+                let verdict = if entries.len() == MAX_ENTRIES {
+                    Error::TooManyEntries
+                } else {
+                    Error::DuplicateName
+                };
+                prop_assert_eq!(check_credentials(Some(&repeated)), Err(verdict));
+            }
+        }
+    }
 }

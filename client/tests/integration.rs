@@ -20,9 +20,8 @@ use credential_vault_client::{
     InvalidInput, PgCredentialVault, ServiceRoleCredentialVault, ServiceRolePgCredentialVault,
     VaultError, VaultSecretId,
 };
-use credential_vault_tests::{Caller, TestDatabase, canary, server_log, tcp_options};
+use credential_vault_tests::{Caller, Tenants, TestDatabase, canary, server_log, tcp_options};
 use secrecy::ExposeSecret;
-use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use uuid::Uuid;
 
@@ -127,42 +126,9 @@ fn sweep() {
 // Tenants, logins and handles
 // ---------------------------------------------------------------------------------------------
 
-/// An organization with an admin, a plain member and one integration, plus a second
-/// organization with its own admin, created as the superuser.
-struct Tenants {
-    integration: IntegrationId,
-    admin: Caller,
-    member: Caller,
-    other_admin: Caller,
-}
-
-impl Tenants {
-    async fn create(pool: &PgPool) -> Tenants {
-        let (admin, member, other_admin) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let integration: Uuid = sqlx::query_scalar(
-            "with org as (insert into public.organizations (name) values ('Acme') returning id),
-                  other as (insert into public.organizations (name) values ('Globex') returning id),
-                  members as (
-                    insert into public.organization_members (organization_id, user_id, role)
-                    select org.id, $1, 'admin' from org
-                    union all select org.id, $2, 'member' from org
-                    union all select other.id, $3, 'admin' from other)
-             insert into public.organization_integrations (organization_id, provider, display_name)
-             select id, 'crm', 'Acme CRM' from org returning id",
-        )
-        .bind(admin)
-        .bind(member)
-        .bind(other_admin)
-        .fetch_one(pool)
-        .await
-        .expect("create the tenants");
-        Tenants {
-            integration: integration.into(),
-            admin: Caller::Authenticated(admin),
-            member: Caller::Authenticated(member),
-            other_admin: Caller::Authenticated(other_admin),
-        }
-    }
+/// The tenants' integration, as the client's id type.
+fn integration_id(tenants: &Tenants) -> IntegrationId {
+    tenants.integration.into()
 }
 
 /// `create role` statements, filled in by `format('%I', '%L')` on the server: names and
@@ -325,7 +291,7 @@ async fn store_calls_the_store_function_and_returns_its_reference() {
 
     let reference = shown(
         "store",
-        vault.store(t.integration, &credentials(&value)).await,
+        vault.store(integration_id(&t), &credentials(&value)).await,
     )
     .expect("store");
 
@@ -334,7 +300,7 @@ async fn store_calls_the_store_function_and_returns_its_reference() {
     let (id, created_at): (Uuid, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
         "select vault_secret_id, created_at from credential_vault.credentials where integration_id = $1",
     )
-    .bind(t.integration.as_uuid())
+    .bind(t.integration)
     .fetch_one(&db.pool)
     .await
     .expect("one credentials row");
@@ -347,10 +313,10 @@ async fn store_calls_the_store_function_and_returns_its_reference() {
         .await
         .expect("the Vault secret");
     assert!(!stored.contains(&value), "only ciphertext is stored");
-    assert_eq!(state(&db, t.integration).await, (1, 1, 1, Some(id)));
+    assert_eq!(state(&db, integration_id(&t)).await, (1, 1, 1, Some(id)));
     assert_eq!(audit_actions(&db).await, ["store:service_role"]);
 
-    let listed = shown("list", vault.list(t.integration).await).expect("list");
+    let listed = shown("list", vault.list(integration_id(&t)).await).expect("list");
     assert_eq!(listed, [reference]);
     sweep();
 }
@@ -373,7 +339,7 @@ async fn an_empty_map_is_refused_before_any_round_trip() {
     );
     let result = async {
         let credentials = CredentialMap::from_json("{}")?;
-        vault.store(t.integration, &credentials).await
+        vault.store(integration_id(&t), &credentials).await
     }
     .await;
     expect_error(
@@ -399,13 +365,13 @@ async fn an_empty_map_is_refused_before_any_round_trip() {
     expect_error(
         "store with a wrong password",
         vault
-            .store(t.integration, &credentials(&secret("empty-control")))
+            .store(integration_id(&t), &credentials(&secret("empty-control")))
             .await,
         VaultError::Authentication,
         AUTHENTICATION,
     );
     assert_eq!(login.refused_logins(), 1);
-    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
     sweep();
 }
 
@@ -422,7 +388,7 @@ async fn retrieve_returns_the_stored_credentials_to_the_service_role() {
         ("account", "acme"),
     ])
     .unwrap();
-    let reference = shown("store", vault.store(t.integration, &stored).await).unwrap();
+    let reference = shown("store", vault.store(integration_id(&t), &stored).await).unwrap();
 
     let retrieved = shown(
         "retrieve",
@@ -468,7 +434,7 @@ async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
     let old = shown(
         "store",
         vault
-            .store(t.integration, &credentials(&secret("rotate-old")))
+            .store(integration_id(&t), &credentials(&secret("rotate-old")))
             .await,
     )
     .unwrap();
@@ -485,7 +451,7 @@ async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
     assert_ne!(new.vault_secret_id(), old.vault_secret_id());
     assert!(new.created_at() >= old.created_at());
     assert_eq!(
-        shown("list", vault.list(t.integration).await).unwrap(),
+        shown("list", vault.list(integration_id(&t)).await).unwrap(),
         [new]
     );
     let retrieved = shown("retrieve", vault.retrieve(new.vault_secret_id()).await).unwrap();
@@ -494,7 +460,7 @@ async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
         Some(new_value.as_str())
     );
     assert_eq!(
-        state(&db, t.integration).await,
+        state(&db, integration_id(&t)).await,
         (1, 1, 3, Some(new.vault_secret_id().as_uuid()))
     );
     for (what, result) in [
@@ -527,15 +493,18 @@ async fn delete_removes_the_credentials_and_frees_the_integration() {
     let reference = shown(
         "store",
         vault
-            .store(t.integration, &credentials(&secret("delete")))
+            .store(integration_id(&t), &credentials(&secret("delete")))
             .await,
     )
     .unwrap();
 
     shown("delete", vault.delete(reference.vault_secret_id()).await).expect("delete");
 
-    assert_eq!(state(&db, t.integration).await, (0, 0, 2, None));
-    assert_eq!(shown("list", vault.list(t.integration).await).unwrap(), []);
+    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 2, None));
+    assert_eq!(
+        shown("list", vault.list(integration_id(&t)).await).unwrap(),
+        []
+    );
     expect_error(
         "retrieve after delete",
         vault.retrieve(reference.vault_secret_id()).await,
@@ -552,7 +521,7 @@ async fn delete_removes_the_credentials_and_frees_the_integration() {
     let again = shown(
         "store after delete",
         vault
-            .store(t.integration, &credentials(&secret("delete-again")))
+            .store(integration_id(&t), &credentials(&secret("delete-again")))
             .await,
     )
     .expect("store after delete");
@@ -567,13 +536,13 @@ async fn references_and_maps_never_print_a_value() {
     let (vault, _login) = service_vault(&db).await;
     let value = secret("printing");
     let stored = credentials(&value);
-    let reference = shown("store", vault.store(t.integration, &stored).await).unwrap();
+    let reference = shown("store", vault.store(integration_id(&t), &stored).await).unwrap();
     let retrieved = shown(
         "retrieve",
         vault.retrieve(reference.vault_secret_id()).await,
     )
     .unwrap();
-    let listed = shown("list", vault.list(t.integration).await).unwrap();
+    let listed = shown("list", vault.list(integration_id(&t)).await).unwrap();
 
     let id = reference.vault_secret_id().to_string();
     assert_eq!(reference.to_string(), id);
@@ -627,7 +596,7 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
     let reference = shown(
         "store",
         vault
-            .store(t.integration, &credentials(&secret("errors")))
+            .store(integration_id(&t), &credentials(&secret("errors")))
             .await,
     )
     .unwrap();
@@ -664,7 +633,7 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
     expect_error(
         "a second store",
         vault
-            .store(t.integration, &credentials(&secret("second-store")))
+            .store(integration_id(&t), &credentials(&secret("second-store")))
             .await,
         VaultError::Conflict,
         CONFLICT,
@@ -708,7 +677,7 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
     expect_error(
         "store by a login outside the service role",
         outsider
-            .store(t.integration, &credentials(&secret("outsider")))
+            .store(integration_id(&t), &credentials(&secret("outsider")))
             .await,
         VaultError::PermissionDenied,
         PERMISSION_DENIED,
@@ -733,7 +702,7 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
 
     // None of the refusals changed anything.
     assert_eq!(
-        state(&db, t.integration).await,
+        state(&db, integration_id(&t)).await,
         (1, 1, 1, Some(reference.vault_secret_id().as_uuid()))
     );
     sweep();
@@ -882,7 +851,7 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
     let error = VaultError::from(error);
     record_debug("anon store", &error);
     assert_eq!(error, VaultError::PermissionDenied);
-    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
     sweep();
 }
 
@@ -897,7 +866,10 @@ async fn a_store_blocked_by_a_lock_times_out_at_its_deadline() {
         ..Deadlines::default()
     });
     // Connected beforehand, so that the deadline is spent waiting for the lock only.
-    assert_eq!(shown("list", vault.list(t.integration).await).unwrap(), []);
+    assert_eq!(
+        shown("list", vault.list(integration_id(&t)).await).unwrap(),
+        []
+    );
 
     let mut locker = db.pool.begin().await.unwrap();
     sqlx::query("lock table credential_vault.credentials in access exclusive mode")
@@ -908,7 +880,7 @@ async fn a_store_blocked_by_a_lock_times_out_at_its_deadline() {
     // Bounded here too, so that a client ignoring its deadline fails the test instead of hanging.
     let result = tokio::time::timeout(
         deadline + Duration::from_secs(5),
-        vault.store(t.integration, &credentials(&secret("deadline"))),
+        vault.store(integration_id(&t), &credentials(&secret("deadline"))),
     )
     .await
     .expect("the store gave up by itself");
@@ -928,8 +900,11 @@ async fn a_store_blocked_by_a_lock_times_out_at_its_deadline() {
     locker.rollback().await.unwrap();
 
     // The handle is still usable; the abandoned store may or may not have gone through.
-    let listed = shown("list after the timeout", vault.list(t.integration).await)
-        .expect("the handle still works after a timeout");
+    let listed = shown(
+        "list after the timeout",
+        vault.list(integration_id(&t)).await,
+    )
+    .expect("the handle still works after a timeout");
     assert!(listed.len() <= 1, "{listed:?}");
     sweep();
 }
@@ -944,7 +919,7 @@ async fn an_expired_login_is_an_authentication_error_after_one_attempt() {
 
     let started = Instant::now();
     let result = vault
-        .store(t.integration, &credentials(&secret("expired")))
+        .store(integration_id(&t), &credentials(&secret("expired")))
         .await;
     let elapsed = started.elapsed();
 
@@ -956,7 +931,7 @@ async fn an_expired_login_is_an_authentication_error_after_one_attempt() {
     );
     assert_eq!(login.refused_logins(), 1, "exactly one login attempt");
     assert!(elapsed < CONNECT_TIMEOUT, "returned at once: {elapsed:?}");
-    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
     sweep();
 }
 
@@ -968,7 +943,7 @@ async fn a_revoked_login_is_an_authentication_error_after_one_attempt() {
     let reference = shown(
         "store before the revocation",
         vault
-            .store(t.integration, &credentials(&secret("revoked")))
+            .store(integration_id(&t), &credentials(&secret("revoked")))
             .await,
     )
     .expect("the login works at first");
@@ -1006,7 +981,7 @@ async fn a_revoked_login_is_an_authentication_error_after_one_attempt() {
     let fresh = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db));
     expect_error(
         "list with a revoked login",
-        fresh.list(t.integration).await,
+        fresh.list(integration_id(&t)).await,
         VaultError::Authentication,
         AUTHENTICATION,
     );
@@ -1028,7 +1003,7 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
     let login = Login::create(&db, SERVICE_LOGIN).await;
     let nowhere = PgCredentialVault::connect_lazy(login.service_options(&db).port(port));
     let started = Instant::now();
-    let result = nowhere.list(t.integration).await;
+    let result = nowhere.list(integration_id(&t)).await;
     let elapsed = started.elapsed();
     expect_error(
         "list on a closed port",
@@ -1043,14 +1018,17 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
 
     // 57P01: the session is terminated while the call waits.
     let (vault, login) = service_vault(&db).await;
-    assert_eq!(shown("list", vault.list(t.integration).await).unwrap(), []);
+    assert_eq!(
+        shown("list", vault.list(integration_id(&t)).await).unwrap(),
+        []
+    );
     let mut locker = db.pool.begin().await.unwrap();
     sqlx::query("lock table credential_vault.credentials in access exclusive mode")
         .execute(&mut *locker)
         .await
         .unwrap();
     let blocked = {
-        let (vault, integration, value) = (vault.clone(), t.integration, secret("terminated"));
+        let (vault, integration, value) = (vault.clone(), integration_id(&t), secret("terminated"));
         tokio::spawn(async move { vault.store(integration, &credentials(&value)).await })
     };
     let pid = backend_waiting_for_a_lock(&db, &login.name).await;
@@ -1070,7 +1048,7 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
         UNAVAILABLE,
     );
     locker.rollback().await.unwrap();
-    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
 
     // 55000: the server is missing a prerequisite (here, the authorizer).
     sqlx::query("delete from credential_vault.authorizer")
@@ -1084,7 +1062,7 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
         user_vault
             .store_with(
                 &mut *tx,
-                t.integration,
+                integration_id(&t),
                 &credentials(&secret("no-authorizer")),
             )
             .await,
@@ -1111,12 +1089,16 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
     let stored = shown(
         "store_with",
         vault
-            .store_with(&mut *tx, t.integration, &credentials(&secret("with")))
+            .store_with(&mut *tx, integration_id(&t), &credentials(&secret("with")))
             .await,
     )
     .expect("an admin may store");
     assert_eq!(
-        shown("list_with", vault.list_with(&mut *tx, t.integration).await).unwrap(),
+        shown(
+            "list_with",
+            vault.list_with(&mut *tx, integration_id(&t)).await
+        )
+        .unwrap(),
         [stored]
     );
     let rotated = shown(
@@ -1131,7 +1113,11 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
     )
     .expect("an admin may rotate");
     assert_eq!(
-        shown("list_with", vault.list_with(&mut *tx, t.integration).await).unwrap(),
+        shown(
+            "list_with",
+            vault.list_with(&mut *tx, integration_id(&t)).await
+        )
+        .unwrap(),
         [rotated]
     );
     // Retrieving is for the service role only, whatever the handle.
@@ -1144,9 +1130,9 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
         PERMISSION_DENIED,
     );
     tx.rollback().await.unwrap();
-    assert_eq!(state(&db, t.integration).await, (0, 0, 0, None));
+    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
     assert_eq!(
-        shown("list", vault.list_with(&db.pool, t.integration).await).unwrap(),
+        shown("list", vault.list_with(&db.pool, integration_id(&t)).await).unwrap(),
         []
     );
 
@@ -1156,13 +1142,13 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
     let committed = shown(
         "store_with",
         vault
-            .store_with(&mut *tx, t.integration, &credentials(&value))
+            .store_with(&mut *tx, integration_id(&t), &credentials(&value))
             .await,
     )
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
-        state(&db, t.integration).await,
+        state(&db, integration_id(&t)).await,
         (1, 1, 1, Some(committed.vault_secret_id().as_uuid()))
     );
 
@@ -1220,7 +1206,7 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
     )
     .expect("an admin may delete");
     tx.commit().await.unwrap();
-    assert_eq!(state(&db, t.integration).await, (0, 0, 3, None));
+    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 3, None));
     assert_eq!(
         audit_actions(&db).await,
         [
@@ -1291,7 +1277,7 @@ async fn the_cli_round_trips_on_stdin_and_reports_a_conflict_safely() {
     assert_eq!((stored.code, stored.stderr.as_str()), (Some(0), ""));
     let reference: CredentialReference =
         serde_json::from_str(&stored.stdout).expect("a reference as JSON");
-    let linked = state(&db, t.integration).await.3;
+    let linked = state(&db, integration_id(&t)).await.3;
     assert_eq!(linked, Some(reference.vault_secret_id().as_uuid()));
 
     let id = reference.vault_secret_id().to_string();
@@ -1325,7 +1311,11 @@ async fn the_cli_round_trips_on_stdin_and_reports_a_conflict_safely() {
         ),
         (Some(5), "", &*format!("credential-vault: {CONFLICT}\n"))
     );
-    assert_eq!(state(&db, t.integration).await.0, 1, "still one secret");
+    assert_eq!(
+        state(&db, integration_id(&t)).await.0,
+        1,
+        "still one secret"
+    );
     assert!(!conflict.stderr.contains(&login.password));
     sweep();
 }

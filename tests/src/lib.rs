@@ -159,3 +159,180 @@ pub fn sqlstate<T>(result: &Result<T, sqlx::Error>) -> String {
         Err(other) => panic!("expected a database error, got {other:?}"),
     }
 }
+
+/// An organization with an admin, a plain member and one integration, plus a second
+/// organization with its own admin, created as the superuser.
+pub struct Tenants {
+    pub integration: Uuid,
+    pub admin: Caller,
+    pub member: Caller,
+    pub other_admin: Caller,
+}
+
+impl Tenants {
+    pub async fn create(pool: &PgPool) -> Tenants {
+        let (admin, member, other_admin) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let integration: Uuid = sqlx::query_scalar(
+            "with org as (insert into public.organizations (name) values ('Acme') returning id),
+                  other as (insert into public.organizations (name) values ('Globex') returning id),
+                  members as (
+                    insert into public.organization_members (organization_id, user_id, role)
+                    select org.id, $1, 'admin' from org
+                    union all select org.id, $2, 'member' from org
+                    union all select other.id, $3, 'admin' from other)
+             insert into public.organization_integrations (organization_id, provider, display_name)
+             select id, 'crm', 'Acme CRM' from org returning id",
+        )
+        .bind(admin)
+        .bind(member)
+        .bind(other_admin)
+        .fetch_one(pool)
+        .await
+        .expect("create the tenants");
+        Tenants {
+            integration,
+            admin: Caller::Authenticated(admin),
+            member: Caller::Authenticated(member),
+            other_admin: Caller::Authenticated(other_admin),
+        }
+    }
+}
+
+// Shared by the bad-input, concurrency and fault tests.
+
+/// The SQL API's calls as an application makes them, every argument a bind parameter; each
+/// returns text (a reference, or the credentials as JSON text).
+pub mod api {
+    pub const STORE: &str =
+        "select vault_secret_id::text from public.vault_store_integration_credentials($1, $2)";
+    pub const RETRIEVE: &str = "select public.vault_retrieve_integration_credentials($1)::text";
+    pub const ROTATE: &str =
+        "select vault_secret_id::text from public.vault_rotate_integration_credentials($1, $2)";
+    pub const DELETE: &str = "select public.vault_delete_integration_credentials($1)::text";
+    pub const LIST: &str =
+        "select vault_secret_id::text from public.vault_list_integration_credentials($1)";
+}
+
+/// Credentials holding `secret`, as the JSON text the API takes.
+pub fn credentials_json(secret: &str) -> String {
+    serde_json::json!({"api_key": secret, "client_id": "client-1"}).to_string()
+}
+
+/// A new organization with one integration, created as the superuser; returns the integration.
+pub async fn create_integration<'c>(executor: impl sqlx::PgExecutor<'c>) -> Uuid {
+    sqlx::query_scalar(
+        "with org as (insert into public.organizations (name) values ('Test org') returning id)
+         insert into public.organization_integrations (organization_id, provider, display_name)
+         select id, 'crm', 'Test CRM' from org returning id",
+    )
+    .fetch_one(executor)
+    .await
+    .expect("create an integration")
+}
+
+/// Runs `query` as `caller` in a transaction of its own, as the API gateway does, and commits
+/// it only when the call succeeded. Every failure is returned, none panics, so that the fault
+/// tests can use it on a connection whose server goes away.
+pub async fn run_as(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+    let mut tx = connection.begin().await?;
+    // What `impersonate` does, in one statement that reports its failure.
+    sqlx::query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)")
+        .bind(caller.role())
+        .bind(caller.claims().to_string())
+        .execute(&mut *tx)
+        .await?;
+    let result = query.fetch_all(&mut *tx).await;
+    if result.is_ok() {
+        tx.commit().await?;
+    }
+    result
+}
+
+/// [`run_as`] with text arguments; returns the first column of every row.
+pub async fn call_as(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    sql: &str,
+    args: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
+    use sqlx::Row;
+    let query = args
+        .iter()
+        .fold(sqlx::query(sql), |query, arg| query.bind(*arg));
+    let rows = run_as(connection, caller, query).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Everything of a failed call that reaches the client: message, detail, hint and context
+/// (`where`); "" on success.
+pub fn error_text<T>(result: &Result<T, sqlx::Error>) -> String {
+    match result {
+        Err(sqlx::Error::Database(e)) => {
+            let pg = e.downcast_ref::<sqlx::postgres::PgDatabaseError>();
+            format!(
+                "{} {:?} {:?} {:?}",
+                pg.message(),
+                pg.detail(),
+                pg.hint(),
+                pg.r#where()
+            )
+        }
+        Err(other) => format!("{other:?}"),
+        Ok(_) => String::new(),
+    }
+}
+
+/// Row counts of every table the extension and Vault own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct RowCounts {
+    pub vault_secrets: i64,
+    pub credentials: i64,
+    pub audit_log: i64,
+    pub authorizer: i64,
+}
+
+impl RowCounts {
+    pub async fn of<'c>(executor: impl sqlx::PgExecutor<'c>) -> RowCounts {
+        sqlx::query_as(
+            "select (select count(*) from vault.secrets) as vault_secrets,
+                    (select count(*) from credential_vault.credentials) as credentials,
+                    (select count(*) from credential_vault.audit_log) as audit_log,
+                    (select count(*) from credential_vault.authorizer) as authorizer",
+        )
+        .fetch_one(executor)
+        .await
+        .expect("count the extension's and Vault's rows")
+    }
+}
+
+/// Vault secrets without a `credential_vault.credentials` row, plus rows without a secret.
+pub async fn orphans<'c>(executor: impl sqlx::PgExecutor<'c>) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from vault.secrets s
+         full join credential_vault.credentials c on c.vault_secret_id = s.id
+         where s.id is null or c.vault_secret_id is null",
+    )
+    .fetch_one(executor)
+    .await
+    .expect("count orphans")
+}
+
+/// Reports one figure of the run, such as `concurrency: 1008 attempts, ...`: written straight
+/// to stderr, so it shows without `--nocapture`, and appended to the file named by `CV_FIGURES`
+/// when that is set, for a summary table at the end of the run.
+pub fn report_figure(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "figure: {line}");
+    if let Ok(path) = std::env::var("CV_FIGURES") {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open $CV_FIGURES");
+        writeln!(file, "{line}").expect("append to $CV_FIGURES");
+    }
+}

@@ -1,111 +1,37 @@
 //! The extension's SQL API through the harness: every function, validation rule and role, the
-//! tenant boundary, concurrent rotation, and canaries searched for in every error and in the
-//! server log. Run with `tests/harness/with-cluster -- cargo test -p credential-vault-tests`.
+//! tenant boundary, and canaries searched for in every error and in the server log (concurrent
+//! rotation is in concurrency.rs, the full bad-input corpus in bad_input.rs). Run with
+//! `tests/harness/with-cluster -- cargo test -p credential-vault-tests`.
 
-use std::sync::Arc;
-
-use credential_vault_tests::{Caller, TestDatabase, canary, server_log, sqlstate};
-use sqlx::{PgPool, Row};
-use tokio::sync::Barrier;
+use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
+use credential_vault_tests::{
+    Caller, Tenants, TestDatabase, call_as, canary, credentials_json, error_text, server_log,
+    sqlstate,
+};
 use uuid::Uuid;
 
-/// An organization with an admin, a plain member and one integration, plus a second
-/// organization with its own admin, created as the superuser.
-struct Tenants {
-    integration: Uuid,
-    admin: Caller,
-    member: Caller,
-    other_admin: Caller,
-}
-
-impl Tenants {
-    async fn create(pool: &PgPool) -> Tenants {
-        let (admin, member, other_admin) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let integration: Uuid = sqlx::query_scalar(
-            "with org as (insert into public.organizations (name) values ('Acme') returning id),
-                  other as (insert into public.organizations (name) values ('Globex') returning id),
-                  members as (
-                    insert into public.organization_members (organization_id, user_id, role)
-                    select org.id, $1, 'admin' from org
-                    union all select org.id, $2, 'member' from org
-                    union all select other.id, $3, 'admin' from other)
-             insert into public.organization_integrations (organization_id, provider, display_name)
-             select id, 'crm', 'Acme CRM' from org returning id",
-        )
-        .bind(admin)
-        .bind(member)
-        .bind(other_admin)
-        .fetch_one(pool)
-        .await
-        .expect("create the tenants");
-        Tenants {
-            integration,
-            admin: Caller::Authenticated(admin),
-            member: Caller::Authenticated(member),
-            other_admin: Caller::Authenticated(other_admin),
-        }
-    }
-}
-
-fn credentials(secret: &str) -> String {
-    serde_json::json!({"api_key": secret, "client_id": "client-1"}).to_string()
-}
-
-/// The text of a failed call a client could see: message, detail, hint; "" on success.
-fn error_text<T>(result: &Result<T, sqlx::Error>) -> String {
-    match result {
-        Err(sqlx::Error::Database(e)) => {
-            let pg = e.downcast_ref::<sqlx::postgres::PgDatabaseError>();
-            format!(
-                "{} {:?} {:?} {:?}",
-                pg.message(),
-                pg.detail(),
-                pg.hint(),
-                pg.r#where()
-            )
-        }
-        Err(other) => format!("{other:?}"),
-        Ok(_) => String::new(),
-    }
-}
-
+/// Runs `sql` as `caller` with text arguments, as the API gateway does; returns the first column of
+/// every row.
 async fn call(
     db: &TestDatabase,
     caller: &Caller,
     sql: &str,
     args: &[&str],
-) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
-    let mut tx = db.begin_as(caller).await;
-    let mut query = sqlx::query(sql);
-    for arg in args {
-        query = query.bind(*arg);
-    }
-    let result = query.fetch_all(&mut *tx).await;
-    if result.is_ok() {
-        tx.commit().await.expect("commit");
-    }
-    result
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut connection = db.pool.acquire().await.expect("acquire a connection");
+    call_as(&mut connection, caller, sql, args).await
 }
-
-const STORE: &str =
-    "select vault_secret_id::text from public.vault_store_integration_credentials($1, $2)";
-const RETRIEVE: &str = "select public.vault_retrieve_integration_credentials($1)::text";
-const ROTATE: &str =
-    "select vault_secret_id::text from public.vault_rotate_integration_credentials($1, $2)";
-const DELETE: &str = "select public.vault_delete_integration_credentials($1)::text";
-const LIST: &str =
-    "select vault_secret_id::text from public.vault_list_integration_credentials($1)";
 
 async fn store(db: &TestDatabase, caller: &Caller, integration: Uuid, secret: &str) -> String {
     let rows = call(
         db,
         caller,
         STORE,
-        &[&integration.to_string(), &credentials(secret)],
+        &[&integration.to_string(), &credentials_json(secret)],
     )
     .await
     .expect("store");
-    rows[0].get(0)
+    rows[0].clone()
 }
 
 #[tokio::test]
@@ -127,10 +53,10 @@ async fn round_trip_as_service_role_keeps_the_app_and_the_audit_in_step() {
     let retrieved = call(&db, &Caller::ServiceRole, RETRIEVE, &[&reference])
         .await
         .unwrap();
-    let value: serde_json::Value = serde_json::from_str(retrieved[0].get::<&str, _>(0)).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&retrieved[0]).unwrap();
     assert_eq!(
         value,
-        serde_json::from_str::<serde_json::Value>(&credentials(&secret)).unwrap()
+        serde_json::from_str::<serde_json::Value>(&credentials_json(&secret)).unwrap()
     );
 
     let rotated_secret = canary("rotated");
@@ -138,11 +64,11 @@ async fn round_trip_as_service_role_keeps_the_app_and_the_audit_in_step() {
         &db,
         &Caller::ServiceRole,
         ROTATE,
-        &[&reference, &credentials(&rotated_secret)],
+        &[&reference, &credentials_json(&rotated_secret)],
     )
     .await
     .unwrap()[0]
-        .get(0);
+        .clone();
     assert_ne!(rotated, reference);
     assert_eq!(
         sqlstate(&call(&db, &Caller::ServiceRole, RETRIEVE, &[&reference]).await),
@@ -156,13 +82,7 @@ async fn round_trip_as_service_role_keeps_the_app_and_the_audit_in_step() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        listed
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect::<Vec<_>>(),
-        vec![rotated.clone()]
-    );
+    assert_eq!(listed, vec![rotated.clone()]);
 
     call(&db, &Caller::ServiceRole, DELETE, &[&rotated])
         .await
@@ -200,7 +120,7 @@ async fn the_role_matrix_is_enforced_by_the_calling_role() {
     let t = Tenants::create(&db.pool).await;
     let integration = t.integration.to_string();
     let reference = store(&db, &Caller::ServiceRole, t.integration, &canary("matrix")).await;
-    let body = credentials(&canary("matrix-new"));
+    let body = credentials_json(&canary("matrix-new"));
 
     // Every caller gets EXECUTE here, so only the extension's own checks decide.
     sqlx::raw_sql(
@@ -250,7 +170,7 @@ async fn the_role_matrix_is_enforced_by_the_calling_role() {
     let rotated: String = call(&db, &t.admin, ROTATE, &[&reference, &body])
         .await
         .unwrap()[0]
-        .get(0);
+        .clone();
     assert_eq!(
         sqlstate(&call(&db, &t.admin, DELETE, &[&rotated]).await),
         "ok"
@@ -278,7 +198,7 @@ async fn another_tenants_reference_looks_exactly_like_a_missing_one() {
     let t = Tenants::create(&db.pool).await;
     let reference = store(&db, &Caller::ServiceRole, t.integration, &canary("tenant")).await;
     let missing = Uuid::new_v4().to_string();
-    let body = credentials(&canary("tenant-new"));
+    let body = credentials_json(&canary("tenant-new"));
     for (sql, args) in [(DELETE, vec![]), (ROTATE, vec![body.as_str()])] {
         let with = |id: &str| {
             [vec![id], args.clone()]
@@ -326,10 +246,10 @@ async fn every_bad_input_gets_its_sqlstate_and_is_never_echoed() {
     let reference = store(&db, &Caller::ServiceRole, t.integration, &canary("valid")).await;
     let c = canary("badinput");
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
-        (STORE, vec![c.clone(), credentials(&c)], "22P02"),
+        (STORE, vec![c.clone(), credentials_json(&c)], "22P02"),
         (
             STORE,
-            vec![format!("{}x", &integration[..35]), credentials(&c)],
+            vec![format!("{}x", &integration[..35]), credentials_json(&c)],
             "22P02",
         ),
         (
@@ -418,7 +338,7 @@ async fn every_bad_input_gets_its_sqlstate_and_is_never_echoed() {
             vec![reference.clone(), format!("{{\"k\": {c}")],
             "22032",
         ),
-        (ROTATE, vec![c.clone(), credentials(&c)], "22P02"),
+        (ROTATE, vec![c.clone(), credentials_json(&c)], "22P02"),
         (RETRIEVE, vec![c.clone()], "22P02"),
         (
             DELETE,
@@ -428,7 +348,7 @@ async fn every_bad_input_gets_its_sqlstate_and_is_never_echoed() {
         (LIST, vec![c.clone()], "22P02"),
         (
             STORE,
-            vec![Uuid::new_v4().to_string(), credentials(&c)],
+            vec![Uuid::new_v4().to_string(), credentials_json(&c)],
             "PT404",
         ),
     ];
@@ -462,65 +382,6 @@ async fn every_bad_input_gets_its_sqlstate_and_is_never_echoed() {
         !server_log().contains(&c),
         "a bad input reached the server log"
     );
-}
-
-#[tokio::test]
-async fn of_concurrent_rotations_exactly_one_wins_and_nothing_is_orphaned() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let mut reference = store(&db, &Caller::ServiceRole, t.integration, &canary("race")).await;
-    let contenders = 8;
-    for round in 0..10 {
-        let barrier = Arc::new(Barrier::new(contenders));
-        let mut tasks = Vec::new();
-        for _ in 0..contenders {
-            let (pool, barrier, old) = (db.pool.clone(), barrier.clone(), reference.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut tx = pool.begin().await.unwrap();
-                credential_vault_tests::impersonate(&mut tx, &Caller::ServiceRole).await;
-                barrier.wait().await;
-                let result = sqlx::query_scalar::<_, String>(ROTATE)
-                    .bind(&old)
-                    .bind(credentials(&canary("race-new")))
-                    .fetch_one(&mut *tx)
-                    .await;
-                // Hold the winner's transaction open until every contender has tried.
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                if result.is_ok() {
-                    tx.commit().await.unwrap();
-                }
-                result
-            }));
-        }
-        let mut winners = Vec::new();
-        for task in tasks {
-            let result = task.await.unwrap();
-            match sqlstate(&result).as_str() {
-                "ok" => winners.push(result.unwrap()),
-                "PT409" | "PT404" => {}
-                other => panic!("round {round}: unexpected SQLSTATE {other}"),
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {round}: exactly one rotation wins");
-        reference = winners.pop().unwrap();
-    }
-    let (secrets, rows, linked): (i64, i64, Option<Uuid>) = sqlx::query_as(
-        "select (select count(*) from vault.secrets), (select count(*) from credential_vault.credentials),
-                (select credential_vault_id from public.organization_integrations where id = $1)",
-    )
-    .bind(t.integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!((secrets, rows), (1, 1), "no orphaned secret");
-    assert_eq!(linked.map(|u| u.to_string()), Some(reference));
-    let rotations: i64 = sqlx::query_scalar(
-        "select count(*) from credential_vault.audit_log where action = 'rotate'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(rotations, 10);
 }
 
 #[tokio::test]
@@ -589,7 +450,10 @@ async fn errors_raised_inside_the_extension_carry_no_rust_internals() {
         &db,
         &Caller::ServiceRole,
         STORE,
-        &[&t.integration.to_string(), &credentials(&canary("second"))],
+        &[
+            &t.integration.to_string(),
+            &credentials_json(&canary("second")),
+        ],
     )
     .await;
     assert_eq!(sqlstate(&second), "23505");

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use credential_vault_tests::{canary, impersonate, server_log, Caller, TestDatabase};
+use credential_vault_tests::{Caller, TestDatabase, canary, impersonate, server_log};
 use uuid::Uuid;
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -31,17 +31,22 @@ async fn places_holding(db: &TestDatabase, needle: &str) -> Vec<String> {
     if server_log().contains(needle) {
         found.push("server log".to_string());
     }
-    for file in files_under(&pgdata.join("pg_wal")).into_iter().chain(files_under(&pgdata.join("base"))) {
+    for file in files_under(&pgdata.join("pg_wal"))
+        .into_iter()
+        .chain(files_under(&pgdata.join("base")))
+    {
         let bytes = std::fs::read(&file).unwrap_or_default();
         if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
             found.push(file.display().to_string());
         }
     }
-    let in_statements: bool = sqlx::query_scalar("select exists (select 1 from pg_stat_statements where strpos(query, $1) > 0)")
-        .bind(needle)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let in_statements: bool = sqlx::query_scalar(
+        "select exists (select 1 from pg_stat_statements where strpos(query, $1) > 0)",
+    )
+    .bind(needle)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     if in_statements {
         found.push("pg_stat_statements".to_string());
     }
@@ -52,7 +57,10 @@ async fn places_holding(db: &TestDatabase, needle: &str) -> Vec<String> {
 #[ignore = "needs the hostile-logging cluster: tests/harness/with-cluster --hostile-logging"]
 async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
     let db = TestDatabase::new().await;
-    sqlx::raw_sql("create extension if not exists pg_stat_statements").execute(&db.pool).await.unwrap();
+    sqlx::raw_sql("create extension if not exists pg_stat_statements")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let (organization, integration): (Uuid, Uuid) = sqlx::query_as(
         "with org as (insert into public.organizations (name) values ('Leak hunt') returning id)
          insert into public.organization_integrations (organization_id, provider, display_name)
@@ -82,49 +90,75 @@ async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
     let bad = [next("bad-json"), next("bad-id"), next("bad-value")];
     let mut tx = db.pool.begin().await.unwrap();
     impersonate(&mut tx, &Caller::ServiceRole).await;
-    let reference: Uuid = sqlx::query_scalar("select vault_secret_id from public.vault_store_integration_credentials($1, $2)")
-        .bind(integration.to_string())
-        .bind(body(&s1))
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    let _: serde_json::Value = sqlx::query_scalar("select public.vault_retrieve_integration_credentials($1)")
-        .bind(reference.to_string())
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    let rotated: Uuid = sqlx::query_scalar("select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)")
-        .bind(reference.to_string())
-        .bind(body(&s2))
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let reference: Uuid = sqlx::query_scalar(
+        "select vault_secret_id from public.vault_store_integration_credentials($1, $2)",
+    )
+    .bind(integration.to_string())
+    .bind(body(&s1))
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let _: serde_json::Value =
+        sqlx::query_scalar("select public.vault_retrieve_integration_credentials($1)")
+            .bind(reference.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    let rotated: Uuid = sqlx::query_scalar(
+        "select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)",
+    )
+    .bind(reference.to_string())
+    .bind(body(&s2))
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = db.pool.begin().await.unwrap();
     impersonate(&mut tx, &Caller::Authenticated(admin)).await;
-    let rotated: Uuid = sqlx::query_scalar("select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)")
-        .bind(rotated.to_string())
-        .bind(body(&s3))
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let rotated: Uuid = sqlx::query_scalar(
+        "select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)",
+    )
+    .bind(rotated.to_string())
+    .bind(body(&s3))
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     for (sql, args) in [
-        ("select public.vault_store_integration_credentials($1, $2)", vec![integration.to_string(), format!("{{\"k\": {}", bad[0])]),
-        ("select public.vault_store_integration_credentials($1, $2)", vec![bad[1].clone(), body(&bad[1])]),
-        ("select public.vault_rotate_integration_credentials($1, $2)", vec![rotated.to_string(), format!("{{\"k\": [\"{}\"]}}", bad[2])]),
-        ("select public.vault_retrieve_integration_credentials($1)", vec![bad[1].clone()]),
+        (
+            "select public.vault_store_integration_credentials($1, $2)",
+            vec![integration.to_string(), format!("{{\"k\": {}", bad[0])],
+        ),
+        (
+            "select public.vault_store_integration_credentials($1, $2)",
+            vec![bad[1].clone(), body(&bad[1])],
+        ),
+        (
+            "select public.vault_rotate_integration_credentials($1, $2)",
+            vec![rotated.to_string(), format!("{{\"k\": [\"{}\"]}}", bad[2])],
+        ),
+        (
+            "select public.vault_retrieve_integration_credentials($1)",
+            vec![bad[1].clone()],
+        ),
     ] {
-        for caller in [Caller::ServiceRole, Caller::Authenticated(admin), Caller::Anon] {
+        for caller in [
+            Caller::ServiceRole,
+            Caller::Authenticated(admin),
+            Caller::Anon,
+        ] {
             let mut tx = db.pool.begin().await.unwrap();
             impersonate(&mut tx, &caller).await;
             let mut query = sqlx::query(sql);
             for arg in &args {
                 query = query.bind(arg);
             }
-            let error = query.execute(&mut *tx).await.expect_err("every call here is refused");
+            let error = query
+                .execute(&mut *tx)
+                .await
+                .expect_err("every call here is refused");
             errors.push(format!("{error:?} {error}"));
         }
     }
@@ -140,7 +174,11 @@ async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
 
     // The control: Vault's own create_secret writes its plaintext to the WAL and the heap.
     let control = canary("create-secret-control");
-    sqlx::query("select vault.create_secret($1)").bind(&control).execute(&db.pool).await.unwrap();
+    sqlx::query("select vault.create_secret($1)")
+        .bind(&control)
+        .execute(&db.pool)
+        .await
+        .unwrap();
     sqlx::raw_sql("checkpoint").execute(&db.pool).await.unwrap();
 
     let control_places = places_holding(&db, &control).await;
@@ -151,12 +189,26 @@ async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
     for c in &canaries {
         let places = places_holding(&db, c).await;
         assert!(places.is_empty(), "{c} found in {places:?}");
-        assert!(!errors.iter().any(|e| e.contains(c.as_str())), "{c} echoed in an error");
+        assert!(
+            !errors.iter().any(|e| e.contains(c.as_str())),
+            "{c} echoed in an error"
+        );
     }
-    let posture: Vec<String> = sqlx::query_scalar("select setting from credential_vault.logging_posture() where at_risk order by 1")
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
-    assert!(posture.contains(&"log_statement".to_string()) && posture.contains(&"auto_explain".to_string()), "{posture:?}");
-    println!("leak hunt: {} canaries, {} errors checked, 0 hits; control found in {} places", canaries.len(), errors.len(), control_places.len());
+    let posture: Vec<String> = sqlx::query_scalar(
+        "select setting from credential_vault.logging_posture() where at_risk order by 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        posture.contains(&"log_statement".to_string())
+            && posture.contains(&"auto_explain".to_string()),
+        "{posture:?}"
+    );
+    credential_vault_tests::report_figure(&format!(
+        "leak hunt: {} canaries, {} errors checked, 0 hits; control found in {} places",
+        canaries.len(),
+        errors.len(),
+        control_places.len()
+    ));
 }

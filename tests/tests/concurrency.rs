@@ -1,0 +1,263 @@
+//! Concurrency: 16 connections rotate one credential 1,008 times in all (63 rounds in which all
+//! 16 try to rotate the current reference at once) while 4 more connections read the
+//! integration's current reference and retrieve it without pause. Every round has exactly one
+//! winner; every read returns the value written under the reference it asked for, or PT404 for
+//! a reference already rotated away; no Vault secret or credentials row is orphaned; the audit
+//! log has one row per successful operation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use credential_vault_tests::{
+    Caller, RowCounts, TestDatabase, api, call_as, canary, create_integration, credentials_json,
+    impersonate, orphans, report_figure, sqlstate,
+};
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+const WRITERS: usize = 16;
+const READERS: usize = 4;
+const ROUNDS: usize = 63;
+
+/// What one retrieval saw.
+enum Read {
+    /// The credentials retrieved for `reference`, as JSON text.
+    Value { reference: String, json: String },
+    /// PT404 for `reference`; `rotated` says whether a committed rotation had replaced it.
+    NotFound { reference: String, rotated: bool },
+    /// Anything else: no integration link, or another SQLSTATE.
+    Failed {
+        reference: Option<String>,
+        sqlstate: String,
+    },
+}
+
+/// Reads the integration's current reference, as a sync service would, and retrieves it, until
+/// `stop` is set.
+async fn reader(
+    mut connection: PgConnection,
+    integration: Uuid,
+    stop: Arc<AtomicBool>,
+) -> Vec<Read> {
+    let mut reads = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let reference: Option<String> = sqlx::query_scalar(
+            "select credential_vault_id::text from public.organization_integrations where id = $1",
+        )
+        .bind(integration)
+        .fetch_one(&mut connection)
+        .await
+        .expect("read the integration's reference");
+        let Some(reference) = reference else {
+            reads.push(Read::Failed {
+                reference: None,
+                sqlstate: "no reference".into(),
+            });
+            continue;
+        };
+        let result = call_as(
+            &mut connection,
+            &Caller::ServiceRole,
+            api::RETRIEVE,
+            &[&reference],
+        )
+        .await;
+        reads.push(match sqlstate(&result).as_str() {
+            "ok" => Read::Value {
+                json: result.unwrap().remove(0),
+                reference,
+            },
+            "PT404" => {
+                let rotated = sqlx::query_scalar(
+                    "select exists (select 1 from credential_vault.audit_log
+                                    where action = 'rotate' and previous_vault_secret_id = $1::uuid)",
+                )
+                .bind(&reference)
+                .fetch_one(&mut connection)
+                .await
+                .expect("look the rotation up");
+                Read::NotFound { reference, rotated }
+            }
+            other => Read::Failed {
+                reference: Some(reference),
+                sqlstate: other.to_owned(),
+            },
+        });
+    }
+    reads
+}
+
+/// One contender of a round: lines up with the others inside its transaction, then rotates
+/// `current`. Returns the connection and the new reference with its value, or the SQLSTATE.
+async fn contend(
+    mut connection: PgConnection,
+    current: String,
+    barrier: Arc<Barrier>,
+) -> (PgConnection, Result<(String, String), String>) {
+    let json = credentials_json(&canary("rotation"));
+    let mut tx = connection.begin().await.expect("begin");
+    impersonate(&mut tx, &Caller::ServiceRole).await;
+    barrier.wait().await;
+    let result = sqlx::query_scalar::<_, String>(api::ROTATE)
+        .bind(&current)
+        .bind(&json)
+        .fetch_one(&mut *tx)
+        .await;
+    let outcome = match result {
+        Ok(reference) => {
+            tx.commit().await.expect("commit the rotation");
+            Ok((reference, json))
+        }
+        Err(_) => {
+            let state = sqlstate(&result);
+            tx.rollback().await.expect("roll back");
+            Err(state)
+        }
+    };
+    (connection, outcome)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_writers_rotate_one_credential_while_four_readers_retrieve_it() {
+    let db = TestDatabase::new().await;
+    let integration = create_integration(&db.pool).await;
+    let options = db.options();
+    let connect = || PgConnection::connect_with(&options);
+
+    let first_json = credentials_json(&canary("first"));
+    let mut setup = connect().await.expect("connect");
+    let first = call_as(
+        &mut setup,
+        &Caller::ServiceRole,
+        api::STORE,
+        &[&integration.to_string(), &first_json],
+    )
+    .await
+    .expect("store the first credentials")
+    .remove(0);
+    // Every value committed, by its reference.
+    let mut written = HashMap::from([(first.clone(), first_json)]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let connection = connect().await.expect("connect a reader");
+        readers.push(tokio::spawn(reader(connection, integration, stop.clone())));
+    }
+    let mut writers = Vec::new();
+    for _ in 0..WRITERS {
+        writers.push(connect().await.expect("connect a writer"));
+    }
+
+    let mut current = first;
+    let (mut attempts, mut not_locked, mut gone) = (0, 0, 0);
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(Barrier::new(WRITERS));
+        let tasks: Vec<_> = writers
+            .drain(..)
+            .map(|connection| tokio::spawn(contend(connection, current.clone(), barrier.clone())))
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (connection, outcome) = task.await.expect("a writer task");
+            writers.push(connection);
+            attempts += 1;
+            match outcome {
+                Ok(won) => winners.push(won),
+                Err(state) if state == "PT409" => not_locked += 1,
+                Err(state) if state == "PT404" => gone += 1,
+                Err(state) => panic!("round {round}: a rotation failed with {state}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one winner");
+        let (reference, json) = winners.pop().unwrap();
+        written.insert(reference.clone(), json);
+        current = reference;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut reads = Vec::new();
+    for task in readers {
+        reads.extend(task.await.expect("a reader task"));
+    }
+
+    let same_value = |reference: &str, json: &str| {
+        written.get(reference).is_some_and(|written| {
+            serde_json::from_str::<Value>(written).unwrap()
+                == serde_json::from_str::<Value>(json).unwrap()
+        })
+    };
+    let invalid: Vec<String> = reads
+        .iter()
+        .filter_map(|read| match read {
+            Read::Value { reference, json } if !same_value(reference, json) => {
+                Some(format!("{reference}: not the value written under it"))
+            }
+            Read::NotFound { reference, rotated } if !rotated || *reference == current => {
+                Some(format!("{reference}: PT404 before it was rotated"))
+            }
+            Read::Failed {
+                reference,
+                sqlstate,
+            } => Some(format!("{reference:?}: {sqlstate}")),
+            _ => None,
+        })
+        .collect();
+    let values_read = reads
+        .iter()
+        .filter(|read| matches!(read, Read::Value { .. }))
+        .count();
+    let rotated_away = reads
+        .iter()
+        .filter(|read| matches!(read, Read::NotFound { .. }))
+        .count();
+    assert!(
+        invalid.is_empty(),
+        "reads without a valid credential: {invalid:?}"
+    );
+    assert!(values_read > 0, "the readers read nothing");
+
+    let counts = RowCounts::of(&db.pool).await;
+    let orphaned = orphans(&db.pool).await;
+    assert_eq!(
+        (counts.vault_secrets, counts.credentials, orphaned),
+        (1, 1, 0),
+        "orphaned secrets"
+    );
+    let remaining: String = sqlx::query_scalar("select id::text from vault.secrets")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        remaining, current,
+        "the last winner's secret is the one left"
+    );
+
+    let audited: Vec<(String, i64)> = sqlx::query_as(
+        "select action, count(*) from credential_vault.audit_log group by action order by action",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let successful = vec![
+        ("retrieve".to_owned(), values_read as i64),
+        ("rotate".to_owned(), ROUNDS as i64),
+        ("store".to_owned(), 1),
+    ];
+    assert_eq!(
+        audited, successful,
+        "one audit row per successful operation"
+    );
+
+    report_figure(&format!(
+        "concurrency: {attempts} rotation attempts in {ROUNDS} rounds, {ROUNDS} winners (1 per round), \
+         losers {not_locked} PT409 + {gone} PT404; {} reads ({values_read} values, {rotated_away} PT404 \
+         after rotation), {} invalid; {orphaned} orphans; audit {} = {} operations",
+        reads.len(),
+        invalid.len(),
+        counts.audit_log,
+        1 + ROUNDS + values_read,
+    ));
+}
