@@ -79,7 +79,7 @@ impl Caller {
         .flatten()
         .ok_or(Error::NoAuthorizer)?;
         // Runs with the caller's identity, so the authorizer sees who asks.
-        let id = pgrx::Uuid::from_bytes(*integration_id.as_bytes())
+        let id = to_pg(integration_id)
             .into_datum()
             .expect("a uuid is never null");
         // SAFETY: the authorizer's signature (uuid) -> boolean is checked when it is registered.
@@ -99,6 +99,15 @@ impl Caller {
             Err(not_found)
         }
     }
+}
+
+/// The uuid crate's type (validation, generation) and pgrx's (SQL values) hold the same bytes.
+pub fn to_pg(id: Uuid) -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(*id.as_bytes())
+}
+
+pub fn from_pg(id: pgrx::Uuid) -> Uuid {
+    Uuid::from_bytes(*id.as_bytes())
 }
 
 /// The `sub` claim of the request's JWT, as Supabase's `auth.uid()` reads it; `None` when

@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::caller::{Caller, as_owner, jwt_subject};
+use crate::caller::{Caller, as_owner, from_pg, jwt_subject, to_pg};
 use crate::error::{Error, Result};
 use crate::jsonb::Jsonb;
 use crate::validate::{check_credentials, parse_id};
@@ -161,14 +161,6 @@ fn list_credentials(
 
 fn raise_on_error<T>(operation: impl FnOnce() -> Result<T>) -> T {
     operation().unwrap_or_else(|error| error.raise())
-}
-
-fn to_pg(id: Uuid) -> pgrx::Uuid {
-    pgrx::Uuid::from_bytes(*id.as_bytes())
-}
-
-fn from_pg(id: pgrx::Uuid) -> Uuid {
-    Uuid::from_bytes(*id.as_bytes())
 }
 
 fn uuid_arg(id: Uuid) -> DatumWithOid<'static> {

@@ -20,7 +20,10 @@ use credential_vault_client::{
     InvalidInput, PgCredentialVault, ServiceRoleCredentialVault, ServiceRolePgCredentialVault,
     VaultError, VaultSecretId,
 };
-use credential_vault_tests::{Caller, Tenants, TestDatabase, canary, server_log, tcp_options};
+use credential_vault_tests::{
+    Caller, Tenants, TestDatabase, audit_actions, canary, database_error_text, integration_state,
+    server_log, tcp_options,
+};
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgConnectOptions;
 use uuid::Uuid;
@@ -235,24 +238,7 @@ const UNAVAILABLE: &str = "the credential vault is unavailable";
 
 /// Counts of what the vault and the application hold, and the integration's link.
 async fn state(db: &TestDatabase, integration: IntegrationId) -> (i64, i64, i64, Option<Uuid>) {
-    sqlx::query_as(
-        "select (select count(*) from vault.secrets), (select count(*) from credential_vault.credentials),
-                (select count(*) from credential_vault.audit_log),
-                (select credential_vault_id from public.organization_integrations where id = $1)",
-    )
-    .bind(integration.as_uuid())
-    .fetch_one(&db.pool)
-    .await
-    .expect("read the state")
-}
-
-async fn audit_actions(db: &TestDatabase) -> Vec<String> {
-    sqlx::query_scalar(
-        "select action || ':' || actor_role from credential_vault.audit_log order by id",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .expect("read the audit log")
+    integration_state(&db.pool, integration.as_uuid()).await
 }
 
 /// The pid of the backend of `user` that is waiting for a lock, once there is one.
@@ -314,7 +300,7 @@ async fn store_calls_the_store_function_and_returns_its_reference() {
         .expect("the Vault secret");
     assert!(!stored.contains(&value), "only ciphertext is stored");
     assert_eq!(state(&db, integration_id(&t)).await, (1, 1, 1, Some(id)));
-    assert_eq!(audit_actions(&db).await, ["store:service_role"]);
+    assert_eq!(audit_actions(&db.pool).await, ["store:service_role"]);
 
     let listed = shown("list", vault.list(integration_id(&t)).await).expect("list");
     assert_eq!(listed, [reference]);
@@ -413,7 +399,7 @@ async fn retrieve_returns_the_stored_credentials_to_the_service_role() {
     );
     assert_eq!(*retrieved.expose_json(), *stored.expose_json());
     assert_eq!(
-        audit_actions(&db).await,
+        audit_actions(&db.pool).await,
         ["store:service_role", "retrieve:service_role"]
     );
 
@@ -708,17 +694,6 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
     sweep();
 }
 
-/// The text a driver error carries: message and detail; these may quote the input.
-fn driver_text(error: &sqlx::Error) -> String {
-    match error {
-        sqlx::Error::Database(error) => {
-            let pg = error.downcast_ref::<sqlx::postgres::PgDatabaseError>();
-            format!("{} {:?} {:?}", pg.message(), pg.detail(), pg.hint())
-        }
-        other => format!("{other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn the_real_servers_errors_keep_only_their_sqlstate() {
     let db = TestDatabase::new().await;
@@ -828,7 +803,7 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
             query = query.bind(bind);
         }
         let error = query.execute(&mut *tx).await.expect_err(what);
-        if driver_text(&error).contains(&c) {
+        if database_error_text(&error).contains(&c) {
             quoted.push(what);
         }
         let error = VaultError::from(error);
@@ -1208,7 +1183,7 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
     tx.commit().await.unwrap();
     assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 3, None));
     assert_eq!(
-        audit_actions(&db).await,
+        audit_actions(&db.pool).await,
         [
             "store:authenticated",
             "retrieve:service_role",

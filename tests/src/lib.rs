@@ -270,8 +270,17 @@ pub async fn call_as(
 /// Everything of a failed call that reaches the client: message, detail, hint and context
 /// (`where`); "" on success.
 pub fn error_text<T>(result: &Result<T, sqlx::Error>) -> String {
-    match result {
-        Err(sqlx::Error::Database(e)) => {
+    result
+        .as_ref()
+        .err()
+        .map(database_error_text)
+        .unwrap_or_default()
+}
+
+/// The text a driver error carries to the client: message, detail, hint and context (`where`).
+pub fn database_error_text(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(e) => {
             let pg = e.downcast_ref::<sqlx::postgres::PgDatabaseError>();
             format!(
                 "{} {:?} {:?} {:?}",
@@ -281,9 +290,32 @@ pub fn error_text<T>(result: &Result<T, sqlx::Error>) -> String {
                 pg.r#where()
             )
         }
-        Err(other) => format!("{other:?}"),
-        Ok(_) => String::new(),
+        other => format!("{other:?}"),
     }
+}
+
+/// What Vault, the extension and the application hold: Vault secrets, credentials rows, audit
+/// rows, and `integration`'s link to its credentials.
+pub async fn integration_state(pool: &PgPool, integration: Uuid) -> (i64, i64, i64, Option<Uuid>) {
+    sqlx::query_as(
+        "select (select count(*) from vault.secrets), (select count(*) from credential_vault.credentials),
+                (select count(*) from credential_vault.audit_log),
+                (select credential_vault_id from public.organization_integrations where id = $1)",
+    )
+    .bind(integration)
+    .fetch_one(pool)
+    .await
+    .expect("read the state")
+}
+
+/// The audit log as `action:actor_role`, oldest first.
+pub async fn audit_actions(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "select action || ':' || actor_role from credential_vault.audit_log order by id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("read the audit log")
 }
 
 /// Row counts of every table the extension and Vault own.

@@ -5,8 +5,8 @@
 
 use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
 use credential_vault_tests::{
-    Caller, Tenants, TestDatabase, call_as, canary, credentials_json, error_text, server_log,
-    sqlstate,
+    Caller, RowCounts, Tenants, TestDatabase, audit_actions, call_as, canary, credentials_json,
+    error_text, integration_state, server_log, sqlstate,
 };
 use uuid::Uuid;
 
@@ -87,22 +87,13 @@ async fn round_trip_as_service_role_keeps_the_app_and_the_audit_in_step() {
     call(&db, &Caller::ServiceRole, DELETE, &[&rotated])
         .await
         .unwrap();
-    let (secrets, rows, linked): (i64, i64, Option<Uuid>) = sqlx::query_as(
-        "select (select count(*) from vault.secrets), (select count(*) from credential_vault.credentials),
-                (select credential_vault_id from public.organization_integrations where id = $1)",
-    )
-    .bind(tenants.integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!((secrets, rows, linked), (0, 0, None), "nothing left behind");
+    assert_eq!(
+        integration_state(&db.pool, tenants.integration).await,
+        (0, 0, 4, None),
+        "nothing left behind but the audit"
+    );
 
-    let actions: Vec<String> = sqlx::query_scalar(
-        "select action || ':' || actor_role from credential_vault.audit_log order by id",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
+    let actions = audit_actions(&db.pool).await;
     assert_eq!(
         actions,
         [
@@ -370,14 +361,12 @@ async fn every_bad_input_gets_its_sqlstate_and_is_never_echoed() {
     )
     .await;
     assert_eq!(sqlstate(&null_result), "22004");
-    let counts: (i64, i64, i64) = sqlx::query_as(
-        "select (select count(*) from vault.secrets), (select count(*) from credential_vault.credentials),
-                (select count(*) from credential_vault.audit_log)",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(counts, (1, 1, 1), "no bad input wrote anything");
+    let counts = RowCounts::of(&db.pool).await;
+    assert_eq!(
+        (counts.vault_secrets, counts.credentials, counts.audit_log),
+        (1, 1, 1),
+        "no bad input wrote anything"
+    );
     assert!(
         !server_log().contains(&c),
         "a bad input reached the server log"

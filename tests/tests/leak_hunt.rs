@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use credential_vault_tests::{Caller, TestDatabase, canary, impersonate, server_log};
+use credential_vault_tests::{Caller, Tenants, TestDatabase, canary, impersonate, server_log};
 use uuid::Uuid;
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -61,21 +61,9 @@ async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let (organization, integration): (Uuid, Uuid) = sqlx::query_as(
-        "with org as (insert into public.organizations (name) values ('Leak hunt') returning id)
-         insert into public.organization_integrations (organization_id, provider, display_name)
-         select id, 'crm', 'CRM' from org returning organization_id, id",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    let admin = Uuid::new_v4();
-    sqlx::query("insert into public.organization_members (organization_id, user_id, role) values ($1, $2, 'admin')")
-        .bind(organization)
-        .bind(admin)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    let Tenants {
+        integration, admin, ..
+    } = Tenants::create(&db.pool).await;
 
     let mut canaries = Vec::new();
     let mut errors = Vec::new();
@@ -115,7 +103,7 @@ async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
     tx.commit().await.unwrap();
 
     let mut tx = db.pool.begin().await.unwrap();
-    impersonate(&mut tx, &Caller::Authenticated(admin)).await;
+    impersonate(&mut tx, &admin.clone()).await;
     let rotated: Uuid = sqlx::query_scalar(
         "select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)",
     )
@@ -144,11 +132,7 @@ async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
             vec![bad[1].clone()],
         ),
     ] {
-        for caller in [
-            Caller::ServiceRole,
-            Caller::Authenticated(admin),
-            Caller::Anon,
-        ] {
+        for caller in [Caller::ServiceRole, admin.clone(), Caller::Anon] {
             let mut tx = db.pool.begin().await.unwrap();
             impersonate(&mut tx, &caller).await;
             let mut query = sqlx::query(sql);
