@@ -15,7 +15,10 @@ comment on table credential_vault.credentials is
 create table credential_vault.audit_log (
     id bigint generated always as identity primary key,
     occurred_at timestamptz not null default pg_catalog.clock_timestamp(),
-    action text not null check (action in ('store', 'retrieve', 'rotate', 'delete', 'purge')),
+    -- 'retrieve' rows are history from 0.1.0: reads are now audited in the server log.
+    action text not null
+        constraint audit_log_action_check
+        check (action in ('store', 'retrieve', 'rotate', 'delete', 'purge', 'repair')),
     actor_role name not null,
     actor_uid uuid,
     integration_id uuid not null,
@@ -23,7 +26,7 @@ create table credential_vault.audit_log (
     previous_vault_secret_id uuid
 );
 comment on table credential_vault.audit_log is
-    'Every successful operation, written in the same transaction: role and auth.uid() of the caller, action, references. Never a value.';
+    'Every successful write (store, rotate, delete, purge, repair), in the same transaction: role and auth.uid() of the caller, action, references. Never a value. Reads are audited in the server log.';
 
 -- The one meeting point with the application's schema: a function (integration_id uuid) -> boolean
 -- that says whether the calling `authenticated` user may manage the integration.
@@ -34,12 +37,27 @@ create table credential_vault.authorizer (
 comment on table credential_vault.authorizer is
     'The registered authorizer (see credential_vault.set_authorizer). At most one row.';
 
+-- The second meeting point: the application's function told whenever a secret starts or stops
+-- belonging to an integration, and the role it runs as (see credential_vault.set_link_hook).
+create table credential_vault.link_hook (
+    singleton boolean primary key default true check (singleton),
+    hook regprocedure not null,
+    registered_by regrole not null
+);
+comment on table credential_vault.link_hook is
+    'The registered link hook and the role it runs as (see credential_vault.set_link_hook). At most one row.';
+
 select pg_catalog.pg_extension_config_dump('credential_vault.credentials', '');
 select pg_catalog.pg_extension_config_dump('credential_vault.audit_log', '');
 select pg_catalog.pg_extension_config_dump('credential_vault.authorizer', '');
+select pg_catalog.pg_extension_config_dump('credential_vault.link_hook', '');
+-- Without this, a restored audit log would hand out its ids again from 1.
+select pg_catalog.pg_extension_config_dump('credential_vault.audit_log_id_seq', '');
 
+-- SECURITY DEFINER so that the application's migrations (as postgres, which holds EXECUTE through
+-- the after-create script) can register it; the authorizer itself runs as the caller.
 create function credential_vault.set_authorizer(authorizer regprocedure) returns void
-language plpgsql volatile
+language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -61,29 +79,3 @@ end
 $$;
 comment on function credential_vault.set_authorizer(regprocedure) is
     'Registers the function (integration_id uuid) -> boolean that decides whether the calling authenticated user may store, rotate, delete and list an integration''s credentials. It is called with the caller''s identity.';
-
--- For the application's "integration deleted" trigger: removes every credential of the
--- integration, Vault secrets included, and audits each removal.
-create function credential_vault.purge_integration(integration_id uuid) returns integer
-language plpgsql volatile security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    purged integer;
-begin
-    with gone as (
-        delete from credential_vault.credentials c
-        where c.integration_id = purge_integration.integration_id
-        returning c.vault_secret_id, c.integration_id
-    ), deleted_secrets as (
-        delete from vault.secrets s using gone where s.id = gone.vault_secret_id
-    )
-    insert into credential_vault.audit_log (action, actor_role, actor_uid, integration_id, vault_secret_id)
-    select 'purge',
-           coalesce(nullif(pg_catalog.current_setting('role'), 'none'), session_user),
-           null, gone.integration_id, gone.vault_secret_id
-    from gone;
-    get diagnostics purged = row_count;
-    return purged;
-end
-$$;

@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::spi::read_row;
 
 /// What the calling role may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +72,12 @@ impl Caller {
             return Ok(());
         }
         let authorizer = as_owner(|| {
-            Spi::get_one::<pg_sys::Oid>(
+            read_row(
                 "select authorizer::pg_catalog.oid from credential_vault.authorizer",
+                &[],
+                |row| row.get::<pg_sys::Oid>(1),
             )
-        })
-        .ok()
+        })?
         .flatten()
         .ok_or(Error::NoAuthorizer)?;
         // Runs with the caller's identity, so the authorizer sees who asks.
@@ -110,18 +112,21 @@ pub fn from_pg(id: pgrx::Uuid) -> Uuid {
     Uuid::from_bytes(*id.as_bytes())
 }
 
+/// A server setting's current value; `None` for an unknown one.
+fn setting(name: &CStr) -> Option<String> {
+    // SAFETY: missing_ok = true returns NULL for an unknown setting.
+    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    // SAFETY: a non-NULL result is a NUL-terminated string owned by the GUC machinery.
+    (!value.is_null()).then(|| {
+        unsafe { CStr::from_ptr(value) }
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
 /// The `sub` claim of the request's JWT, as Supabase's `auth.uid()` reads it; `None` when
 /// absent or not a UUID (an audit row must not fail on a malformed claim).
 pub fn jwt_subject() -> Option<Uuid> {
-    let setting = |name: &CStr| {
-        // SAFETY: missing_ok = true returns NULL for an unknown setting.
-        let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-        (!value.is_null()).then(|| {
-            unsafe { CStr::from_ptr(value) }
-                .to_string_lossy()
-                .into_owned()
-        })
-    };
     let sub = setting(c"request.jwt.claim.sub")
         .filter(|s| !s.is_empty())
         .or_else(|| {
@@ -132,8 +137,34 @@ pub fn jwt_subject() -> Option<Uuid> {
     Uuid::try_parse(&sub).ok()
 }
 
+/// The role an administrative call acts as: the `SET ROLE` in force (inside a SECURITY DEFINER
+/// trigger function too), else the session's login.
+pub fn acting_role() -> String {
+    setting(c"role")
+        .filter(|role| role != "none")
+        .unwrap_or_else(|| {
+            // SAFETY: a catalog lookup of the session's user id.
+            unsafe { CStr::from_ptr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), false)) }
+                .to_string_lossy()
+                .into_owned()
+        })
+}
+
 /// Runs `f` with the rights of the extension's owner, restoring the caller's identity afterwards.
-pub fn as_owner<R>(f: impl FnOnce() -> R) -> R {
+pub fn as_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let owner = read_row(
+        "select extowner from pg_catalog.pg_extension where extname = 'credential_vault'",
+        &[],
+        |row| row.get::<pg_sys::Oid>(1),
+    )?
+    .flatten()
+    .ok_or(Error::StatementFailed)?;
+    as_role(owner, f)
+}
+
+/// Runs `f` with the rights of `role`, the way SECURITY DEFINER does, restoring the caller's
+/// identity on every exit, errors included.
+pub fn as_role<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     struct Restore(pg_sys::Oid, i32);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -141,20 +172,11 @@ pub fn as_owner<R>(f: impl FnOnce() -> R) -> R {
             unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
         }
     }
-    let owner = Spi::get_one::<pg_sys::Oid>(
-        "select extowner from pg_catalog.pg_extension where extname = 'credential_vault'",
-    )
-    .ok()
-    .flatten()
-    .expect("credential_vault is installed");
     let (mut user, mut context) = (pg_sys::InvalidOid, 0);
     // SAFETY: the same switch fmgr_security_definer makes; Restore undoes it on every exit.
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-        );
+        pg_sys::SetUserIdAndSecContext(role, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
     }
     let _restore = Restore(user, context);
     f()

@@ -48,6 +48,19 @@ pub enum Error {
     NoAuthorizer,
     #[error("stored integration credentials are not a valid credentials object")]
     StoredCredentialsCorrupt,
+    /// On a hot standby every transaction is read-only.
+    #[error("integration credentials cannot be changed in a read-only transaction")]
+    ReadOnly,
+    #[error(
+        "a link hook must take (integration_id uuid, vault_secret_id uuid, linked boolean) and return void"
+    )]
+    InvalidLinkHook,
+    #[error("the registered link hook cannot be called")]
+    LinkHookUnusable,
+    #[error("no strong random source is available")]
+    NoStrongRandom,
+    #[error("credential_vault could not complete an internal statement")]
+    StatementFailed,
 }
 
 impl Error {
@@ -72,6 +85,11 @@ impl Error {
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
             StoredCredentialsCorrupt => ERRCODE_DATA_CORRUPTED,
+            ReadOnly => ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            InvalidLinkHook => ERRCODE_INVALID_PARAMETER_VALUE,
+            LinkHookUnusable => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            NoStrongRandom => ERRCODE_SYSTEM_ERROR,
+            StatementFailed => ERRCODE_INTERNAL_ERROR,
         }
     }
 
@@ -83,6 +101,12 @@ impl Error {
             }
             VaultMissing => Some("create extension supabase_vault, then retry"),
             NoAuthorizer => Some("register one with credential_vault.set_authorizer(regprocedure)"),
+            ReadOnly => Some(
+                "store, rotate and delete on the primary; a read replica serves retrieve and list",
+            ),
+            LinkHookUnusable => Some(
+                "register an existing function with credential_vault.set_link_hook(regprocedure)",
+            ),
             _ => None,
         }
     }

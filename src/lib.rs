@@ -1,10 +1,14 @@
 //! credential_vault: integration credentials on Supabase Vault. See README.md for the SQL API,
 //! the SQLSTATE table, the role matrix and the security model.
 
+mod audit;
 mod caller;
 mod error;
+mod hooks;
 mod jsonb;
+mod maintenance;
 mod operations;
+mod spi;
 mod validate;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -15,6 +19,11 @@ mod validate;
 pub extern "C-unwind" fn _PG_init() {
     // SAFETY: a backend is single-threaded, and this runs when the library is loaded.
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+}
+
+/// Runs an operation and raises its error, if any, as a PostgreSQL ERROR.
+fn raise_on_error<T>(operation: impl FnOnce() -> error::Result<T>) -> T {
+    operation().unwrap_or_else(|error| error.raise())
 }
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);

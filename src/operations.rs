@@ -1,19 +1,22 @@
 //! The five operations behind the public RPC functions (`sql/api.sql` wraps them). Each one:
-//! checks the calling role, validates every argument, asks the authorizer for `authenticated`
-//! callers, then does its reads and writes as the extension owner and appends an audit row in
-//! the same transaction.
+//! checks the calling role, validates every argument, refuses writes on a read-only server, asks
+//! the authorizer for `authenticated` callers, then does its reads and writes as the extension
+//! owner, tells the application's link hook, and audits (writes in the same transaction, reads
+//! in the server log).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::caller::{Caller, as_owner, from_pg, jwt_subject, to_pg};
+use crate::caller::{Caller, as_owner, from_pg, to_pg};
 use crate::error::{Error, Result};
+use crate::hooks::notify_link;
 use crate::jsonb::Jsonb;
+use crate::spi::{read_row, read_rows, run, uuid_arg, write_row};
 use crate::validate::{check_credentials, parse_id};
+use crate::{audit, raise_on_error};
 
 // pg_extern signatures spell the named columns out: pgrx reads them before aliases resolve.
 type Reference = TableIterator<'static, (pgrx::Uuid, TimestampWithTimeZone)>;
@@ -35,13 +38,15 @@ fn store_credentials(
         caller.require("store", true)?;
         let integration = parse_id("integration_id", integration_id)?;
         check_credentials(credentials_json)?;
+        require_writable()?;
         caller.require_manage("store", integration, Error::IntegrationNotFound)?;
-        as_owner(|| {
+        let stored = as_owner(|| {
             require_vault()?;
-            let stored = insert_secret(integration, credentials_json.unwrap_or_default())?;
-            audit("store", &caller, integration, stored.0, None);
-            Ok(reference(stored))
-        })
+            insert_secret(integration, credentials_json.unwrap_or_default())
+        })?;
+        notify_link(integration, stored.0, true)?;
+        as_owner(|| audit::write("store", &caller.role, integration, stored.0, None))?;
+        Ok(reference(stored))
     })
 }
 
@@ -54,21 +59,21 @@ fn retrieve_credentials(vault_secret_id: Option<&str>) -> Jsonb {
         let id = parse_id("vault_secret_id", vault_secret_id)?;
         as_owner(|| {
             require_vault()?;
-            let (integration, plaintext) = first_row(
+            let (integration, plaintext) = read_row(
                 "select c.integration_id, d.decrypted_secret::text \
                  from credential_vault.credentials c \
                  join vault.decrypted_secrets d on d.id = c.vault_secret_id \
                  where c.vault_secret_id = $1",
                 &[uuid_arg(id)],
                 |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?)),
-            )
+            )?
             .ok_or(Error::CredentialsNotFound)?;
             let plaintext = Zeroizing::new(plaintext.unwrap_or_default());
             // Anything written around this extension (update_secret) must not reach the jsonb
             // parser, whose errors quote their input.
             check_credentials(Some(&plaintext)).map_err(|_| Error::StoredCredentialsCorrupt)?;
             let integration = integration.map(from_pg).unwrap_or_default();
-            audit("retrieve", &caller, integration, id, None);
+            audit::read(&caller, integration, id);
             Ok(Jsonb::parse_checked(&plaintext))
         })
     })
@@ -91,18 +96,20 @@ fn rotate_credentials(
         caller.require("rotate", true)?;
         let old = parse_id("vault_secret_id", vault_secret_id)?;
         check_credentials(credentials_json)?;
+        require_writable()?;
         let integration = as_owner(|| owning_integration(old))?;
         caller.require_manage("rotate", integration, Error::CredentialsNotFound)?;
         as_owner(|| {
             require_vault()?;
-            lock_reference(old)?;
-            // Old first, so that an application keeping one reference per integration sees the
-            // slot free; nobody else sees either change before the commit.
-            delete_secret(old);
-            let stored = insert_secret(integration, credentials_json.unwrap_or_default())?;
-            audit("rotate", &caller, integration, stored.0, Some(old));
-            Ok(reference(stored))
-        })
+            lock_reference(old)
+        })?;
+        // Old first, so that an application keeping one reference per integration sees the
+        // slot free; nobody else sees either change before the commit.
+        forget_secret(integration, old)?;
+        let stored = as_owner(|| insert_secret(integration, credentials_json.unwrap_or_default()))?;
+        notify_link(integration, stored.0, true)?;
+        as_owner(|| audit::write("rotate", &caller.role, integration, stored.0, Some(old)))?;
+        Ok(reference(stored))
     })
 }
 
@@ -113,15 +120,15 @@ fn delete_credentials(vault_secret_id: Option<&str>) {
         let caller = Caller::current();
         caller.require("delete", true)?;
         let id = parse_id("vault_secret_id", vault_secret_id)?;
+        require_writable()?;
         let integration = as_owner(|| owning_integration(id))?;
         caller.require_manage("delete", integration, Error::CredentialsNotFound)?;
         as_owner(|| {
             require_vault()?;
-            lock_reference(id)?;
-            delete_secret(id);
-            audit("delete", &caller, integration, id, None);
-            Ok(())
-        })
+            lock_reference(id)
+        })?;
+        forget_secret(integration, id)?;
+        as_owner(|| audit::write("delete", &caller.role, integration, id, None))
     })
 }
 
@@ -142,62 +149,61 @@ fn list_credentials(
         let integration = parse_id("integration_id", integration_id)?;
         caller.require_manage("list", integration, Error::IntegrationNotFound)?;
         let rows = as_owner(|| {
-            Spi::connect(|client| {
-                client
-                    .select(
-                        "select vault_secret_id, created_at from credential_vault.credentials \
-                         where integration_id = $1 order by created_at desc, vault_secret_id",
-                        None,
-                        &[uuid_arg(integration)],
-                    )?
-                    .map(|row| Ok((row.get::<pgrx::Uuid>(1)?.unwrap(), row.get(2)?.unwrap())))
-                    .collect::<pgrx::spi::Result<Vec<_>>>()
-            })
-        })
-        .expect("credential_vault: listing credentials failed");
-        Ok(TableIterator::new(rows))
+            require_vault()?;
+            // Only references whose Vault secret still exists: one deleted around the extension
+            // is reported by credential_vault.health_report() instead.
+            read_rows(
+                "select c.vault_secret_id, c.created_at from credential_vault.credentials c \
+                 where c.integration_id = $1 \
+                   and exists (select from vault.secrets s where s.id = c.vault_secret_id) \
+                 order by c.created_at desc, c.vault_secret_id",
+                &[uuid_arg(integration)],
+                |row| {
+                    Ok((
+                        row.get::<pgrx::Uuid>(1)?,
+                        row.get::<TimestampWithTimeZone>(2)?,
+                    ))
+                },
+            )
+        })?;
+        let rows = rows
+            .into_iter()
+            .filter_map(|(id, created_at)| Some((id?, created_at?)));
+        Ok(TableIterator::new(rows.collect::<Vec<_>>()))
     })
-}
-
-fn raise_on_error<T>(operation: impl FnOnce() -> Result<T>) -> T {
-    operation().unwrap_or_else(|error| error.raise())
-}
-
-fn uuid_arg(id: Uuid) -> DatumWithOid<'static> {
-    to_pg(id).into()
 }
 
 fn reference((id, created_at): (Uuid, TimestampWithTimeZone)) -> Reference {
     TableIterator::once((to_pg(id), created_at))
 }
 
-/// Runs a statement and maps its first row, or returns `None` when it returned no rows.
-fn first_row<T>(
-    sql: &str,
-    args: &[DatumWithOid],
-    map: impl FnOnce(pgrx::spi::SpiHeapTupleData) -> pgrx::spi::Result<T>,
-) -> Option<T> {
-    Spi::connect_mut(|client| {
-        let mut rows = client.update(sql, Some(1), args)?;
-        rows.next().map(map).transpose()
-    })
-    .expect("credential_vault: statement failed")
+/// A hot standby (a Supabase read replica) and a read-only transaction can serve reads only;
+/// writes are refused with a documented error before they are attempted.
+pub fn require_writable() -> Result<()> {
+    // SAFETY: reads a backend-local flag, set for every transaction on a standby.
+    if unsafe { pg_sys::XactReadOnly } {
+        Err(Error::ReadOnly)
+    } else {
+        Ok(())
+    }
 }
 
 static VAULT_CHECKED: AtomicBool = AtomicBool::new(false);
 
 /// Vault's objects are looked up once per backend; a missing Vault is a clear error instead of
 /// "relation does not exist".
-fn require_vault() -> Result<()> {
+pub fn require_vault() -> Result<()> {
     if VAULT_CHECKED.load(Ordering::Relaxed) {
         return Ok(());
     }
-    let present = Spi::get_one::<bool>(
+    let present = read_row(
         "select to_regclass('vault.secrets') is not null \
             and to_regclass('vault.decrypted_secrets') is not null \
             and to_regprocedure('vault._crypto_aead_det_encrypt(bytea,bytea,bigint,bytea,bytea)') is not null",
-    );
-    if present == Ok(Some(true)) {
+        &[],
+        |row| row.get::<bool>(1),
+    )?;
+    if present == Some(Some(true)) {
         VAULT_CHECKED.store(true, Ordering::Relaxed);
         Ok(())
     } else {
@@ -205,12 +211,15 @@ fn require_vault() -> Result<()> {
     }
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut bytes = [0u8; N];
     // SAFETY: writes exactly N bytes into the buffer.
     let filled = unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), N) };
-    assert!(filled, "credential_vault: no strong random source");
-    bytes
+    if filled {
+        Ok(bytes)
+    } else {
+        Err(Error::NoStrongRandom)
+    }
 }
 
 /// Whether this backend's first store read its secret back through Vault's own view.
@@ -223,10 +232,10 @@ static ROUND_TRIP_VERIFIED: AtomicBool = AtomicBool::new(false);
 /// read this format is refused before anything unreadable is stored. (Doing it on every store
 /// would double the crypto cost of each one; the format cannot change within a backend.)
 fn insert_secret(integration: Uuid, credentials: &str) -> Result<(Uuid, TimestampWithTimeZone)> {
-    let id = uuid::Builder::from_random_bytes(random_bytes()).into_uuid();
-    let nonce = random_bytes::<16>();
+    let id = uuid::Builder::from_random_bytes(random_bytes()?).into_uuid();
+    let nonce = random_bytes::<16>()?;
     let description = format!("credential_vault: credentials of integration {integration}");
-    let created_at = first_row(
+    let created_at = write_row(
         "with secret as ( \
            insert into vault.secrets (id, description, secret, nonce) \
            values ($1, $2, encode(vault._crypto_aead_det_encrypt( \
@@ -238,15 +247,15 @@ fn insert_secret(integration: Uuid, credentials: &str) -> Result<(Uuid, Timestam
          returning created_at",
         &[uuid_arg(id), description.as_str().into(), credentials.into(), nonce.as_slice().into(), uuid_arg(integration)],
         |row| row.get::<TimestampWithTimeZone>(1),
-    )
+    )?
     .flatten()
-    .expect("credential_vault: insert returned no row");
+    .ok_or(Error::StatementFailed)?;
     if !ROUND_TRIP_VERIFIED.load(Ordering::Relaxed) {
-        let readable = first_row(
+        let readable = read_row(
             "select decrypted_secret = $2 from vault.decrypted_secrets where id = $1",
             &[uuid_arg(id), credentials.into()],
             |row| row.get::<bool>(1),
-        )
+        )?
         .flatten();
         if readable != Some(true) {
             return Err(Error::VaultRoundTripFailed);
@@ -257,11 +266,11 @@ fn insert_secret(integration: Uuid, credentials: &str) -> Result<(Uuid, Timestam
 }
 
 fn owning_integration(id: Uuid) -> Result<Uuid> {
-    first_row(
+    read_row(
         "select integration_id from credential_vault.credentials where vault_secret_id = $1",
         &[uuid_arg(id)],
         |row| row.get::<pgrx::Uuid>(1),
-    )
+    )?
     .flatten()
     .map(from_pg)
     .ok_or(Error::CredentialsNotFound)
@@ -270,39 +279,26 @@ fn owning_integration(id: Uuid) -> Result<Uuid> {
 /// Of concurrent rotations or deletions of one reference, the first to lock it wins; the others
 /// fail at once with a retryable error instead of waiting to find the reference gone.
 fn lock_reference(id: Uuid) -> Result<()> {
-    first_row(
+    write_row(
         "select 1 from credential_vault.credentials where vault_secret_id = $1 for update skip locked",
         &[uuid_arg(id)],
         |_| Ok(()),
-    )
+    )?
     .ok_or(Error::ConcurrentChange)
 }
 
-fn delete_secret(id: Uuid) {
-    Spi::run_with_args(
-        "with gone as ( \
-           delete from credential_vault.credentials where vault_secret_id = $1 returning vault_secret_id) \
-         delete from vault.secrets s using gone where s.id = gone.vault_secret_id",
-        &[uuid_arg(id)],
-    )
-    .expect("credential_vault: delete failed");
-}
-
-fn audit(action: &str, caller: &Caller, integration: Uuid, id: Uuid, previous: Option<Uuid>) {
-    Spi::run_with_args(
-        "insert into credential_vault.audit_log \
-           (action, actor_role, actor_uid, integration_id, vault_secret_id, previous_vault_secret_id) \
-         values ($1, $2, $3, $4, $5, $6)",
-        &[
-            action.into(),
-            caller.role.as_str().into(),
-            jwt_subject().map(to_pg).into(),
-            uuid_arg(integration),
-            uuid_arg(id),
-            previous.map(to_pg).into(),
-        ],
-    )
-    .expect("credential_vault: audit insert failed");
+/// Deletes secret `id` of `integration` (its Vault row, when there still is one, and the
+/// extension's), and tells the application's link hook. The caller audits.
+pub fn forget_secret(integration: Uuid, id: Uuid) -> Result<()> {
+    as_owner(|| {
+        run(
+            "with gone as ( \
+               delete from credential_vault.credentials where vault_secret_id = $1 returning vault_secret_id) \
+             delete from vault.secrets s using gone where s.id = gone.vault_secret_id",
+            &[uuid_arg(id)],
+        )
+    })?;
+    notify_link(integration, id, false)
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -319,9 +315,10 @@ mod tests {
     const INTEGRATION: &str = "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c";
 
     fn install_vault_standin() {
+        Spi::run(include_str!("../tests/support/supabase_roles.sql")).unwrap();
         Spi::run(include_str!("../tests/support/supabase_bootstrap.sql")).unwrap();
         Spi::run(include_str!("../tests/support/vault_standin.sql")).unwrap();
-        Spi::run(include_str!("../tests/support/vault_hosted_grants.sql")).unwrap();
+        Spi::run(include_str!("../tests/support/vault_after_create.sql")).unwrap();
     }
 
     fn store(integration: &str, credentials: &str) -> String {
@@ -473,8 +470,61 @@ mod tests {
             )
             .unwrap()
             .unwrap(),
-            "store,retrieve,rotate,retrieve,delete"
+            "store,rotate,delete",
+            "writes are audited in the table; reads in the server log"
         );
+    }
+
+    #[pg_test]
+    fn the_link_hook_hears_every_change_and_runs_as_the_role_that_registered_it() {
+        install_vault_standin();
+        Spi::run(
+            "create role link_registrar nologin;
+             grant execute on function credential_vault.set_link_hook(regprocedure) to link_registrar;
+             create table public.link_calls (n serial, integration uuid, id uuid, linked boolean, called_as name);
+             grant insert on public.link_calls to link_registrar;
+             grant usage on sequence public.link_calls_n_seq to link_registrar;
+             create function public.record_link(uuid, uuid, boolean) returns void language sql
+               as 'insert into public.link_calls (integration, id, linked, called_as) values ($1, $2, $3, current_user)';
+             set local role link_registrar;
+             select credential_vault.set_link_hook('public.record_link(uuid,uuid,boolean)');
+             reset role;",
+        )
+        .unwrap();
+        let first = store(INTEGRATION, CREDENTIALS);
+        let rotated = Spi::get_one_with_args::<pgrx::Uuid>(
+            "select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)",
+            &[first.as_str().into(), CREDENTIALS.into()],
+        )
+        .unwrap()
+        .unwrap()
+        .to_string();
+        Spi::run_with_args(
+            "select public.vault_delete_integration_credentials($1)",
+            &[rotated.as_str().into()],
+        )
+        .unwrap();
+        let calls = Spi::get_one::<String>(
+            "select string_agg(concat_ws(' ', integration, id, linked::text, called_as), ', ' order by n) from public.link_calls",
+        )
+        .unwrap()
+        .unwrap();
+        let expected = [
+            (&first, true),
+            (&first, false),
+            (&rotated, true),
+            (&rotated, false),
+        ]
+        .map(|(id, linked)| format!("{INTEGRATION} {id} {linked} link_registrar"))
+        .join(", ");
+        assert_eq!(calls, expected);
+    }
+
+    #[pg_test(
+        error = "a link hook must take (integration_id uuid, vault_secret_id uuid, linked boolean) and return void"
+    )]
+    fn a_link_hook_of_another_shape_is_refused() {
+        Spi::run("select credential_vault.set_link_hook('pg_catalog.now()')").unwrap();
     }
 
     #[pg_test]

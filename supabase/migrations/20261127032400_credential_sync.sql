@@ -1,8 +1,11 @@
--- The meeting points with the credential_vault extension:
+-- The meeting points with the credential_vault extension, all of them set up here by postgres (the
+-- extension's after-create script grants what that needs) and all carried by pg_dump: the
+-- registrations live in the extension's configuration tables, the triggers on the app's table.
 --   * the authorizer it consults for authenticated callers;
---   * organization_integrations.credential_vault_id kept in step with the extension's
---     credential_vault.credentials rows, in the same transaction as every store, rotate and delete;
---   * deleting an integration (or its organization) deletes its credentials.
+--   * the link hook that keeps organization_integrations.credential_vault_id in step with the
+--     extension's credentials, in the same transaction as every store, rotate and delete;
+--   * deleting an integration (or its organization) deletes its credentials;
+--   * a report of links out of step, with a repair.
 
 -- "May the calling user manage this integration?": yes for an admin of the organization that owns
 -- it. The extension calls it with the caller's identity (current_user authenticated, auth.uid()
@@ -33,54 +36,58 @@ begin
 end
 $$;
 
--- A secret was stored for an integration (store, or the second half of rotate): link it.
--- The extension writes credential_vault.credentials as its owner; the messages below reach the
--- caller through its wrappers (P0002 becomes PT404) and never carry a credential.
-create or replace function private.link_integration_credentials()
-returns trigger
+-- The link hook: the extension calls it, in the same transaction, whenever a secret starts
+-- (linked) or stops belonging to an integration: store, both halves of rotate, delete, purge, and
+-- the health report's repair. Its messages reach the caller through the extension's wrappers
+-- (P0002 becomes PT404) and never carry a credential.
+create or replace function private.sync_integration_credential_link(
+  integration_id uuid, vault_secret_id uuid, linked boolean)
+returns void
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  linked uuid;
+  current_link uuid;
 begin
+  if not linked then
+    update public.organization_integrations i
+    set credential_vault_id = null
+    where i.credential_vault_id = sync_integration_credential_link.vault_secret_id;
+    return;
+  end if;
   -- FOR UPDATE serializes concurrent stores for one integration: the second sees the first's link.
-  select i.credential_vault_id into linked
+  select i.credential_vault_id into current_link
   from public.organization_integrations i
-  where i.id = new.integration_id
+  where i.id = sync_integration_credential_link.integration_id
   for update;
   if not found then
     raise exception using errcode = 'no_data_found', message = 'integration not found';
   end if;
-  if linked is not null and linked <> new.vault_secret_id then
+  if current_link is not null and current_link <> sync_integration_credential_link.vault_secret_id then
     raise exception using
       errcode = 'unique_violation',
       message = 'integration already has credentials; rotate or delete them';
   end if;
   update public.organization_integrations i
-  set credential_vault_id = new.vault_secret_id
-  where i.id = new.integration_id;
-  return null;
+  set credential_vault_id = sync_integration_credential_link.vault_secret_id
+  where i.id = sync_integration_credential_link.integration_id;
 end
 $$;
+comment on function private.sync_integration_credential_link(uuid, uuid, boolean) is
+  'credential_vault''s link hook: keeps organization_integrations.credential_vault_id in step with the integration''s credentials.';
+revoke all on function private.sync_integration_credential_link(uuid, uuid, boolean) from public;
 
--- A secret was deleted (delete, the first half of rotate, or a purge): unlink it.
-create or replace function private.unlink_integration_credentials()
-returns trigger
-language plpgsql security definer
-set search_path = ''
-as $$
+-- An upsert of the extension's single link hook row, which runs the hook as postgres.
+do $$
 begin
-  update public.organization_integrations i
-  set credential_vault_id = null
-  where i.credential_vault_id = old.vault_secret_id;
-  return null;
+  perform credential_vault.set_link_hook('private.sync_integration_credential_link(uuid, uuid, boolean)'::regprocedure);
 end
 $$;
 
 -- An integration was deleted (directly or by its organization's cascade): delete its secrets.
 -- AFTER, not BEFORE: the purge's own unlink trigger must find the row already gone.
--- Owned by the superuser running the migrations, who alone may execute purge_integration.
+-- Owned by postgres, which holds EXECUTE on purge_integration through the extension's
+-- after-create script; nobody else may call it.
 create or replace function private.purge_deleted_integration_credentials()
 returns trigger
 language plpgsql security definer
@@ -130,21 +137,55 @@ $$;
 
 -- Trigger functions cannot be called directly; no EXECUTE is needed to fire them.
 revoke all on function
-  private.link_integration_credentials(),
-  private.unlink_integration_credentials(),
   private.purge_deleted_integration_credentials(),
   private.guard_integration_credentials_reference()
 from public;
 
-create or replace trigger organization_integrations_link
-  after insert on credential_vault.credentials
-  for each row execute function private.link_integration_credentials();
-create or replace trigger organization_integrations_unlink
-  after delete on credential_vault.credentials
-  for each row execute function private.unlink_integration_credentials();
 create or replace trigger organization_integrations_purge_credentials
   after delete on public.organization_integrations
   for each row execute function private.purge_deleted_integration_credentials();
 create or replace trigger organization_integrations_guard_credential_vault_id
   before insert or update on public.organization_integrations
   for each row execute function private.guard_integration_credentials_reference();
+
+-- Links out of step with the extension's credentials (after a restore of an old dump, say): an
+-- integration whose credential_vault_id names no credentials of its own, or that has credentials
+-- but no link. With repair, each is pointed at the integration's newest credentials, or cleared.
+-- Run credential_vault.health_report(true) first: it removes references whose Vault secret is gone.
+create or replace function private.credential_link_report(repair boolean default false)
+returns table (problem text, integration_id uuid, credential_vault_id uuid, repaired boolean)
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+  newest uuid;
+begin
+  for problem, integration_id, credential_vault_id in
+    select case when i.credential_vault_id is null then 'link missing' else 'link dangling' end,
+           i.id, i.credential_vault_id
+    from public.organization_integrations i
+    where (i.credential_vault_id is null
+           and exists (select from credential_vault.credentials c where c.integration_id = i.id))
+       or (i.credential_vault_id is not null
+           and not exists (select from credential_vault.credentials c
+                           where c.vault_secret_id = i.credential_vault_id and c.integration_id = i.id))
+    order by i.id
+  loop
+    repaired := repair;
+    if repair then
+      select c.vault_secret_id into newest
+      from credential_vault.credentials c
+      where c.integration_id = credential_link_report.integration_id
+      order by c.created_at desc, c.vault_secret_id
+      limit 1;
+      update public.organization_integrations i
+      set credential_vault_id = newest
+      where i.id = credential_link_report.integration_id;
+    end if;
+    return next;
+  end loop;
+end
+$$;
+comment on function private.credential_link_report(boolean) is
+  'Integrations whose credential_vault_id is out of step with credential_vault.credentials; with repair, fixes each. References only, never a value.';
+revoke all on function private.credential_link_report(boolean) from public;

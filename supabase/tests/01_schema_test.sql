@@ -1,7 +1,7 @@
 -- The schema the migrations leave behind: extensions, row level security on every table, the
 -- privileges of each API role, the registered authorizer, and no app helper in the API's reach.
 begin;
-select plan(43);
+select plan(44);
 
 -- Extensions
 select has_extension('credential_vault', 'credential_vault is installed');
@@ -109,9 +109,12 @@ $$, 'the trigger functions are executable by nobody but their owner');
 select function_privs_are('private', 'integration_config_report', array['boolean'], 'authenticated', '{}');
 select function_privs_are('private', 'integration_config_report', array['boolean'], 'service_role', array['EXECUTE']);
 
--- The triggers that keep credential_vault_id in step
-select triggers_are('credential_vault', 'credentials',
-  array['organization_integrations_link', 'organization_integrations_unlink']);
+-- What keeps credential_vault_id in step: the link hook the extension calls, running as
+-- postgres, and no trigger on the extension's tables (pg_dump would drop it)
+select results_eq($$select hook::text || ' as ' || registered_by::text from credential_vault.link_hook$$,
+                  array['private.sync_integration_credential_link(uuid,uuid,boolean) as postgres'],
+                  'the extension tells private.sync_integration_credential_link, which runs as postgres');
+select triggers_are('credential_vault', 'credentials', array[]::name[]);
 select triggers_are('public', 'organization_integrations',
   array['organization_integrations_guard_credential_vault_id', 'organization_integrations_purge_credentials',
         'organization_integrations_touch_updated_at']);

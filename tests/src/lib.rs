@@ -16,13 +16,33 @@ fn env(name: &str) -> String {
     })
 }
 
+/// The cluster's superuser (`supabase_admin`, as on every Supabase stack; `postgres` is not one).
+pub fn superuser() -> String {
+    env("CV_SUPERUSER")
+}
+
 /// Superuser options over the cluster's Unix socket, for database `database`.
 pub fn superuser_options(database: &str) -> PgConnectOptions {
     PgConnectOptions::new()
         .socket(env("PGHOST"))
         .port(env("PGPORT").parse().expect("PGPORT is a port number"))
-        .username("postgres")
+        .username(&superuser())
         .database(database)
+}
+
+/// Superuser options for database `database` on the hot standby that
+/// `tests/harness/with-cluster --standby` started beside the primary.
+pub fn standby_options(database: &str) -> PgConnectOptions {
+    superuser_options(database).port(
+        env("CV_STANDBY_PORT")
+            .parse()
+            .expect("CV_STANDBY_PORT is a port number"),
+    )
+}
+
+/// Everything the hot standby has logged so far.
+pub fn standby_log() -> String {
+    std::fs::read_to_string(env("CV_STANDBY_LOG")).expect("the standby's log is readable")
 }
 
 /// Options for a password login over TCP on 127.0.0.1, as an application would connect.
@@ -43,6 +63,36 @@ pub fn authenticator_password() -> String {
 /// Everything the server has logged so far.
 pub fn server_log() -> String {
     std::fs::read_to_string(env("CV_SERVER_LOG")).expect("the server log is readable")
+}
+
+/// The roles of the plaintext reads of `reference` that the server log records, oldest first
+/// (reads are audited there, not in `credential_vault.audit_log`).
+pub fn read_audit_roles(reference: Uuid) -> Vec<String> {
+    read_audit_roles_in(&server_log(), reference)
+}
+
+/// [`read_audit_roles`] in the text of any server log (a standby's, say).
+pub fn read_audit_roles_in(log: &str, reference: Uuid) -> Vec<String> {
+    let suffix = format!(" vault_secret_id={reference}");
+    log.lines()
+        .filter_map(|line| {
+            line.split_once("credential_vault audit: action=retrieve role=")?
+                .1
+                .strip_suffix(&suffix)
+        })
+        .filter_map(|rest| rest.split_once(' ').map(|(role, _)| role.to_owned()))
+        .collect()
+}
+
+/// How many plaintext reads of `integration`'s credentials the server log records.
+pub fn reads_audited(integration: Uuid) -> usize {
+    let needle = format!(" integration_id={integration} ");
+    server_log()
+        .lines()
+        .filter(|line| {
+            line.contains("credential_vault audit: action=retrieve ") && line.contains(&needle)
+        })
+        .count()
 }
 
 /// `real` when the cluster runs Supabase's own Vault, `standin` for the test stand-in.
@@ -75,8 +125,9 @@ impl TestDatabase {
             .await
             .expect("connect to the harness cluster");
         // CREATE DATABASE takes no bind parameters: quote the identifiers with format('%I').
+        // Owned by postgres, as a Supabase project's database is.
         let create: String = sqlx::query_scalar(
-            "select format('create database %I template %I', $1::text, $2::text)",
+            "select format('create database %I owner postgres template %I', $1::text, $2::text)",
         )
         .bind(&name)
         .bind(env("CV_TEMPLATE_DB"))

@@ -1,21 +1,16 @@
 -- The database-side parts of a Supabase project that the tests rely on
--- (../shared/reference/supabase-platform.md): the API roles, the auth helpers, the extensions
--- schema with pgcrypto, pgTAP, and Supabase's default grants on schema public.
--- Run once per throwaway cluster by tests/harness/with-cluster, as the superuser postgres.
-
-create role anon nologin noinherit;
-create role authenticated nologin noinherit;
-create role service_role nologin noinherit bypassrls;
-create role authenticator login noinherit;
-grant anon, authenticated, service_role to authenticator;
+-- (../shared/reference/supabase-platform.md and supabase-image.md): the auth helpers, the
+-- extensions schema with pgcrypto, pgTAP, and Supabase's default grants on schema public.
+-- Run once per database by tests/harness/with-cluster, as the superuser supabase_admin, after
+-- tests/support/supabase_roles.sql.
 
 create schema extensions;
 create extension pgcrypto with schema extensions;
 create extension pgtap;
-grant usage on schema extensions to anon, authenticated, service_role;
+grant usage on schema extensions to postgres, anon, authenticated, service_role;
 
 create schema auth;
-grant usage on schema auth to anon, authenticated, service_role;
+grant usage on schema auth to postgres, anon, authenticated, service_role;
 
 create function auth.uid() returns uuid
 language sql stable
@@ -38,12 +33,13 @@ as $$
                   nullif(current_setting('request.jwt.claims', true), ''))::jsonb
 $$;
 
--- Supabase grants the API roles everything in public by default and relies on row level
--- security and on the functions' own checks; the tests must face the same defaults.
+-- Supabase grants the API roles everything in public by default, for objects created by postgres
+-- and by supabase_admin (so also the extension's RPC functions), and relies on row level security
+-- and on the functions' own checks; the tests must face the same defaults.
 grant usage on schema public to anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on tables to anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on sequences to anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant execute on functions to anon, authenticated, service_role;
+alter default privileges for role postgres, supabase_admin in schema public
+  grant all on tables to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres, supabase_admin in schema public
+  grant all on sequences to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres, supabase_admin in schema public
+  grant execute on functions to postgres, anon, authenticated, service_role;

@@ -284,5 +284,5 @@ grant execute on function vault._standin_seal(bytea, bytea, bigint, bytea, bytea
                           vault._standin_open(bytea, bytea, bigint, bytea, bytea)
   to public;
 
--- What hosted Supabase grants on top is in tests/support/vault_hosted_grants.sql, which the
+-- What Supabase grants on top is in tests/support/vault_after_create.sql, which the
 -- harness applies to the stand-in and to a real Vault alike.

@@ -6,7 +6,7 @@
 use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
 use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, audit_actions, call_as, canary, credentials_json,
-    error_text, integration_state, server_log, sqlstate,
+    error_text, impersonate, integration_state, read_audit_roles, server_log, sqlstate,
 };
 use uuid::Uuid;
 
@@ -89,8 +89,12 @@ async fn round_trip_as_service_role_keeps_the_app_and_the_audit_in_step() {
         .unwrap();
     assert_eq!(
         integration_state(&db.pool, tenants.integration).await,
-        (0, 0, 4, None),
+        (0, 0, 3, None),
         "nothing left behind but the audit"
+    );
+    assert_eq!(
+        read_audit_roles(reference.parse().unwrap()),
+        ["service_role"]
     );
 
     let actions = audit_actions(&db.pool).await;
@@ -98,7 +102,6 @@ async fn round_trip_as_service_role_keeps_the_app_and_the_audit_in_step() {
         actions,
         [
             "store:service_role",
-            "retrieve:service_role",
             "rotate:service_role",
             "delete:service_role"
         ]
@@ -455,4 +458,168 @@ async fn errors_raised_inside_the_extension_carry_no_rust_internals() {
         !text.contains("backtrace") && !text.contains(".rs:"),
         "a Rust backtrace reached the client: {text}"
     );
+}
+
+#[tokio::test]
+async fn a_read_is_audited_in_the_server_log_through_a_rollback_and_stays_a_read() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let secret = canary("read-audit");
+    let reference = store(&db, &Caller::ServiceRole, t.integration, &secret).await;
+    let rows_before = RowCounts::of(&db.pool).await;
+
+    let mut tx = db.begin_as(&Caller::ServiceRole).await;
+    let read: String = sqlx::query_scalar(RETRIEVE)
+        .bind(&reference)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert!(read.contains(&secret));
+    let xid: Option<String> = sqlx::query_scalar("select pg_current_xact_id_if_assigned()::text")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(xid, None, "a read assigns no transaction id");
+    tx.rollback().await.unwrap();
+
+    assert_eq!(
+        RowCounts::of(&db.pool).await,
+        rows_before,
+        "a read writes no row"
+    );
+    assert_eq!(
+        read_audit_roles(reference.parse().unwrap()),
+        ["service_role"],
+        "the record of the read survives the reader's rollback"
+    );
+    let log = server_log();
+    let record = log
+        .lines()
+        .find(|line| {
+            line.contains("credential_vault audit: action=retrieve") && line.contains(&reference)
+        })
+        .unwrap();
+    assert!(
+        record.contains(&format!("integration_id={}", t.integration))
+            && record.contains("uid=none"),
+        "the record names the integration and auth.uid(): {record}"
+    );
+    assert!(!log.contains(&secret), "no value reaches the server log");
+}
+
+#[tokio::test]
+async fn writes_in_a_read_only_transaction_are_refused_with_25006() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let reference = store(
+        &db,
+        &Caller::ServiceRole,
+        t.integration,
+        &canary("read-only"),
+    )
+    .await;
+    let body = credentials_json(&canary("read-only-new"));
+    let integration = t.integration.to_string();
+    for (sql, args) in [
+        (STORE, vec![integration.as_str(), body.as_str()]),
+        (ROTATE, vec![reference.as_str(), body.as_str()]),
+        (DELETE, vec![reference.as_str()]),
+    ] {
+        let mut tx = db.pool.begin().await.unwrap();
+        sqlx::query("set transaction read only")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        impersonate(&mut tx, &Caller::ServiceRole).await;
+        let result = args
+            .iter()
+            .fold(sqlx::query(sql), |query, arg| query.bind(*arg))
+            .fetch_all(&mut *tx)
+            .await;
+        assert_eq!(sqlstate(&result), "25006", "{sql}");
+        assert!(
+            error_text(&result).starts_with(
+                "integration credentials cannot be changed in a read-only transaction None \
+                 Some(\"store, rotate and delete on the primary; a read replica serves retrieve and list\")"
+            ),
+            "{}",
+            error_text(&result)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_vault_secret_deleted_around_the_extension_is_not_listed_and_is_repaired() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let reference = store(
+        &db,
+        &Caller::ServiceRole,
+        t.integration,
+        &canary("dangling"),
+    )
+    .await;
+    let integration = t.integration.to_string();
+    // service_role holds DELETE on vault.secrets on the platform.
+    let mut tx = db.begin_as(&Caller::ServiceRole).await;
+    sqlx::query("delete from vault.secrets where id = $1::uuid")
+        .bind(&reference)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let listed = call(&db, &Caller::ServiceRole, LIST, &[&integration])
+        .await
+        .unwrap();
+    assert!(
+        listed.is_empty(),
+        "a reference whose secret is gone is not listed"
+    );
+    let report = "select problem || ' ' || integration_id || ' ' || vault_secret_id || ' ' || repaired \
+                  from credential_vault.health_report($1)";
+    let found: Vec<String> = sqlx::query_scalar(report)
+        .bind(false)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        [format!(
+            "vault secret missing {integration} {reference} false"
+        )]
+    );
+    let links = "select problem || ' ' || integration_id from private.credential_link_report()";
+    let app_found: Vec<String> = sqlx::query_scalar(links).fetch_all(&db.pool).await.unwrap();
+    assert!(
+        app_found.is_empty(),
+        "the link still names a credentials row: {app_found:?}"
+    );
+
+    let repaired: Vec<String> = sqlx::query_scalar(report)
+        .bind(true)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        repaired,
+        [format!(
+            "vault secret missing {integration} {reference} true"
+        )]
+    );
+    assert_eq!(
+        integration_state(&db.pool, t.integration).await,
+        (0, 0, 2, None),
+        "the reference and the app's link are gone, the repair audited"
+    );
+    assert_eq!(
+        audit_actions(&db.pool).await.last().map(String::as_str),
+        Some("repair:supabase_admin")
+    );
+    let again: Vec<String> = sqlx::query_scalar(report)
+        .bind(false)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
 }

@@ -1,0 +1,78 @@
+//! The audit trail. Writes are recorded in `credential_vault.audit_log`, in the transaction that
+//! makes them, so a write and its record commit or vanish together. Plaintext reads are recorded
+//! in the server log: a log line survives the reader's rollback, is written on a hot standby too,
+//! and costs no transaction id and no WAL flush, so a read stays a read. Neither ever holds a value.
+
+use std::ffi::{CString, c_char, c_int};
+
+use pgrx::prelude::*;
+use uuid::Uuid;
+
+use crate::caller::{Caller, jwt_subject, to_pg};
+use crate::error::Result;
+use crate::spi::{run, uuid_arg};
+
+/// Appends a row for a write to `credential_vault.audit_log`.
+pub fn write(
+    action: &str,
+    actor_role: &str,
+    integration: Uuid,
+    id: Uuid,
+    previous: Option<Uuid>,
+) -> Result<()> {
+    run(
+        "insert into credential_vault.audit_log \
+           (action, actor_role, actor_uid, integration_id, vault_secret_id, previous_vault_secret_id) \
+         values ($1, $2, $3, $4, $5, $6)",
+        &[
+            action.into(),
+            actor_role.into(),
+            jwt_subject().map(to_pg).into(),
+            uuid_arg(integration),
+            uuid_arg(id),
+            previous.map(to_pg).into(),
+        ],
+    )
+}
+
+/// Writes the record of a plaintext read to the server log only (never to the client), without
+/// the statement or its context, in one fixed format that README.md documents.
+pub fn read(caller: &Caller, integration: Uuid, id: Uuid) {
+    let uid = jwt_subject().map_or_else(|| "none".to_owned(), |uid| uid.to_string());
+    // Role names and UUIDs only: nothing here comes from a credential.
+    let line = format!(
+        "credential_vault audit: action=retrieve role={} uid={uid} integration_id={integration} vault_secret_id={id}",
+        caller.role
+    );
+    log_server_only(&line);
+}
+
+fn log_server_only(message: &str) {
+    // pgrx keeps these out of its bindings; its own ereport cannot hide the statement.
+    unsafe extern "C-unwind" {
+        fn errstart(elevel: c_int, domain: *const c_char) -> bool;
+        fn errmsg_internal(fmt: *const c_char, ...) -> c_int;
+        fn errhidestmt(hide_stmt: bool) -> c_int;
+        fn errhidecontext(hide_ctx: bool) -> c_int;
+        fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
+    }
+    let Ok(message) = CString::new(message) else {
+        return;
+    };
+    // SAFETY: a LOG report returns (it never throws); the guard turns an out-of-memory ERROR
+    // raised inside into a Rust panic instead of a longjmp across these frames.
+    unsafe {
+        pg_sys::ffi::pg_guard_ffi_boundary(|| {
+            if errstart(pg_sys::LOG_SERVER_ONLY as c_int, std::ptr::null()) {
+                errmsg_internal(c"%s".as_ptr(), message.as_ptr());
+                errhidestmt(true);
+                errhidecontext(true);
+                errfinish(
+                    c"audit.rs".as_ptr(),
+                    line!() as c_int,
+                    c"credential_vault".as_ptr(),
+                );
+            }
+        })
+    }
+}
