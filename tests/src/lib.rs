@@ -151,6 +151,11 @@ impl TestDatabase {
         superuser_options(&self.name)
     }
 
+    /// Options for the non-superuser `postgres`, the role the Supabase CLI applies migrations as.
+    pub fn postgres_options(&self) -> PgConnectOptions {
+        self.options().username("postgres")
+    }
+
     /// Opens a transaction that runs as `caller`, exactly as the API gateway does it.
     pub async fn begin_as(&self, caller: &Caller) -> Transaction<'static, Postgres> {
         let mut tx = self.pool.begin().await.expect("begin");

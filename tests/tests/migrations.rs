@@ -165,10 +165,14 @@ enum Rerun {
     Failed(String),
 }
 
-/// Applies `sql` in a transaction; commits it when it succeeds, rolls it back when it fails, and
-/// returns what happened with the catalog snapshot taken afterwards.
-async fn apply_again(pool: &PgPool, sql: &str) -> (Rerun, Vec<String>) {
-    let mut tx = pool.begin().await.expect("begin");
+/// Applies `sql` as postgres (as the Supabase CLI does) in a transaction; commits it when it
+/// succeeds, rolls it back when it fails, and returns what happened with the catalog snapshot
+/// taken afterwards.
+async fn apply_again(db: &TestDatabase, sql: &str) -> (Rerun, Vec<String>) {
+    let mut connection = PgConnection::connect_with(&db.postgres_options())
+        .await
+        .expect("connect as postgres");
+    let mut tx = connection.begin().await.expect("begin");
     let outcome = match sqlx::raw_sql(sql).execute(&mut *tx).await {
         Ok(_) => {
             tx.commit().await.expect("commit");
@@ -184,7 +188,7 @@ async fn apply_again(pool: &PgPool, sql: &str) -> (Rerun, Vec<String>) {
         }
         Err(other) => panic!("a migration failed without a database error (not loudly): {other:?}"),
     };
-    (outcome, pool_snapshot(pool).await)
+    (outcome, pool_snapshot(&db.pool).await)
 }
 
 #[tokio::test]
@@ -241,7 +245,7 @@ async fn each_migration_applied_again_is_a_no_op_or_fails_loudly() {
         "the template database is migrated"
     );
     for (name, text) in migrations() {
-        let (outcome, after) = apply_again(&db.pool, &text).await;
+        let (outcome, after) = apply_again(&db, &text).await;
         assert!(
             before == after,
             "{name} applied again ({outcome:?}) changed the schema:{}",
@@ -259,7 +263,7 @@ async fn all_migrations_applied_again_in_order_change_nothing() {
         .into_iter()
         .map(|(_, text)| text + "\n;\n")
         .collect();
-    let (outcome, after) = apply_again(&db.pool, &all).await;
+    let (outcome, after) = apply_again(&db, &all).await;
     assert!(
         before == after,
         "the migrations applied again ({outcome:?}) changed the schema:{}",
@@ -275,7 +279,7 @@ async fn the_rerun_check_catches_a_non_idempotent_or_half_applied_migration() {
     let before = pool_snapshot(&db.pool).await;
 
     let (outcome, after) = apply_again(
-        &db.pool,
+        &db,
         "alter table public.organization_integrations add column if not exists notes text;
          grant select on public.organizations to anon;",
     )
@@ -291,7 +295,7 @@ async fn the_rerun_check_catches_a_non_idempotent_or_half_applied_migration() {
     let db = TestDatabase::new().await;
     let before = pool_snapshot(&db.pool).await;
     let (outcome, after) = apply_again(
-        &db.pool,
+        &db,
         "create table public.half_applied (id int);
          alter table public.organization_integrations add column credential_vault_id uuid;",
     )
@@ -356,8 +360,8 @@ async fn the_snapshot_notices_every_kind_of_change() {
             "trigger public.organization_integrations.organization_integrations_guard_credential_vault_id",
         ),
         (
-            "drop trigger organization_integrations_link on credential_vault.credentials",
-            "trigger credential_vault.credentials.organization_integrations_link",
+            "drop trigger organization_integrations_purge_credentials on public.organization_integrations",
+            "trigger public.organization_integrations.organization_integrations_purge_credentials",
         ),
         (
             "alter table public.organization_integrations drop constraint organization_integrations_sync_schedule_valid",
