@@ -57,10 +57,14 @@ async fn a_standby_serves_reads_under_the_same_rules_and_refuses_writes() {
     let reference = stored[0].clone();
     let integration = t.integration.to_string();
 
-    let mut standby = PgConnection::connect_with(&standby_options(&db.name))
+    // The test's database itself is new: wait for it from the standby's `postgres` database.
+    let mut standby_postgres = PgConnection::connect_with(&standby_options("postgres"))
         .await
         .expect("connect to the standby");
-    wait_for_replay(&db, &mut standby).await;
+    wait_for_replay(&db, &mut standby_postgres).await;
+    let mut standby = PgConnection::connect_with(&standby_options(&db.name))
+        .await
+        .expect("connect to the standby's copy of the test database");
     let in_recovery: bool = sqlx::query_scalar("select pg_is_in_recovery()")
         .fetch_one(&mut standby)
         .await

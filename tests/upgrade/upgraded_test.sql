@@ -1,0 +1,62 @@
+-- Run as postgres on a database that stored credentials with 0.1.0, was updated to the current
+-- version, and then had the migrations applied: what 0.1.0 stored retrieves, its history is
+-- kept, and everything 0.2.0 brings works on it.
+begin;
+select plan(16);
+
+\set service_role '{"role":"service_role"}'
+\set c1 'cccccccc-0000-4000-8000-000000000001'
+\set c2 'cccccccc-0000-4000-8000-000000000002'
+
+select is((select extversion from pg_catalog.pg_extension where extname = 'credential_vault'), '0.2.0',
+          'the extension is at 0.2.0');
+select results_eq('select action from credential_vault.audit_log order by id',
+                  array['store', 'store', 'retrieve'], 'the 0.1.0 audit history is kept');
+select max(id) as last_audit_id from credential_vault.audit_log \gset
+select vault_secret_id as old_1 from credential_vault.credentials where integration_id = :'c1' \gset
+select vault_secret_id as old_2 from credential_vault.credentials where integration_id = :'c2' \gset
+
+set local role service_role;
+select set_config('request.jwt.claims', :'service_role', true);
+select is(public.vault_retrieve_integration_credentials(:'old_1'), '{"api_key": "upgrade-1"}'::jsonb,
+          'a secret stored by 0.1.0 retrieves');
+select is(public.vault_retrieve_integration_credentials(:'old_2'),
+          '{"api_key": "upgrade-2", "client_secret": "upgrade-2-secret"}'::jsonb, 'so does the other');
+select results_eq(format('select vault_secret_id::text from public.vault_list_integration_credentials(%L)', :'c1'),
+                  array[:'old_1'], 'list shows what 0.1.0 stored');
+reset role;
+select is((select count(*)::int from credential_vault.audit_log), 3, 'reads are no longer written to the table');
+
+-- The app adopts the integrations, linked to what 0.1.0 stored.
+insert into public.organizations (id, name) values ('cccccccc-0000-4000-8000-000000000000', 'Initech');
+insert into public.organization_integrations (id, organization_id, provider, display_name, credential_vault_id) values
+  (:'c1', 'cccccccc-0000-4000-8000-000000000000', 'crm', 'Initech CRM', :'old_1'),
+  (:'c2', 'cccccccc-0000-4000-8000-000000000000', 'accounting', 'Initech books', :'old_2');
+
+set local role service_role;
+select set_config('request.jwt.claims', :'service_role', true);
+select vault_secret_id as new_1 from public.vault_rotate_integration_credentials(:'old_1', '{"api_key": "upgrade-1-rotated"}') \gset
+select is((select credential_vault_id::text from public.organization_integrations where id = :'c1'), :'new_1',
+          'the link hook follows a rotation of a 0.1.0 secret');
+select is(public.vault_retrieve_integration_credentials(:'new_1'), '{"api_key": "upgrade-1-rotated"}'::jsonb,
+          'the rotated secret retrieves');
+select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'old_1'),
+                 'PT404', 'integration credentials not found', 'the old one is gone');
+select lives_ok(format('select public.vault_delete_integration_credentials(%L)', :'old_2'), 'delete a 0.1.0 secret');
+select is((select credential_vault_id from public.organization_integrations where id = :'c2'), null,
+          'the link hook follows the delete');
+reset role;
+select results_eq(format('select action from credential_vault.audit_log where id > %s order by id', :last_audit_id),
+                  array['rotate', 'delete'], 'the audit continues after the 0.1.0 history');
+
+-- Deleting an integration purges through the 0.2.0 purge_integration.
+delete from public.organization_integrations where id = :'c1';
+select is_empty(format('select 1 from vault.secrets where id = %L', :'new_1'), 'the purge removed the Vault secret');
+select is((select action from credential_vault.audit_log order by id desc limit 1), 'purge', 'and audited it');
+select is_empty('select * from credential_vault.health_report()', 'no dangling reference');
+
+-- Secrets stored by 0.1.0 were never plaintext on disk either.
+select is_empty($$select 1 from vault.secrets where secret like '%upgrade-%'$$, 'only ciphertext in vault.secrets');
+
+select * from finish();
+rollback;
