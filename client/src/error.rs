@@ -185,6 +185,9 @@ impl From<sqlx::Error> for VaultError {
     fn from(error: sqlx::Error) -> VaultError {
         match error {
             sqlx::Error::Database(error) => match error.code() {
+                Some(code) if code == "08P01" && refused_by_the_pooler(error.message()) => {
+                    VaultError::Authentication
+                }
                 Some(code) => VaultError::from_sqlstate(&code),
                 None => VaultError::UNEXPECTED_RESPONSE,
             },
@@ -226,4 +229,17 @@ fn tls_failure(error: &std::io::Error) -> Option<TlsFailure> {
         }
         _ => TlsFailure::Handshake,
     })
+}
+
+/// PgBouncer (1.18) reports every refused login as 08P01, a protocol violation, with one of these
+/// messages: its own SCRAM check, a role it cannot look up (or that may not log in), or the
+/// server's refusal passed on. The message is only matched, never kept.
+fn refused_by_the_pooler(message: &str) -> bool {
+    [
+        "SASL authentication failed",
+        "no such user",
+        "password authentication failed",
+    ]
+    .iter()
+    .any(|refusal| message.starts_with(refusal))
 }

@@ -349,6 +349,31 @@ async fn every_sqlstate_becomes_the_right_variant_with_a_safe_message() {
     }
 }
 
+#[test]
+fn pgbouncer_login_refusals_are_authentication_errors_other_08p01_is_not() {
+    let with_message = |message: String| {
+        VaultError::from(sqlx::Error::Database(Box::new(ServerError {
+            sqlstate: Some("08P01"),
+            message,
+        })))
+    };
+    for refusal in [
+        "SASL authentication failed".to_owned(),
+        "no such user".to_owned(),
+        format!("password authentication failed for user \"{CANARY}\""),
+    ] {
+        let error = with_message(refusal);
+        assert_eq!(error, VaultError::Authentication);
+        assert_safe(&error);
+    }
+    for other in [
+        "unsupported startup parameter: options".to_owned(),
+        format!("invalid message {CANARY}; no such user"),
+    ] {
+        assert_eq!(with_message(other), VaultError::Unavailable);
+    }
+}
+
 #[tokio::test]
 async fn connection_and_driver_errors_become_safe_variants() {
     let leaky = || format!("postgres://app:{CANARY}@db/app");
