@@ -330,7 +330,9 @@ pub struct ServiceRolePgCredentialVault {
 
 impl ServiceRolePgCredentialVault {
     /// A service-role handle over the caller's pool, with the default [`Deadlines`]. The pool's
-    /// login role must be a member of `service_role`.
+    /// login role must be a member of `service_role`. Give it a pool from [`lazy_pool`] (or with
+    /// [`supabase_options`](crate::supabase_options)) for Supabase: a pool of the caller's own
+    /// keeps whatever `sslmode` and startup parameters it was built with.
     pub fn new(pool: PgPool) -> Self {
         Self {
             vault: PgCredentialVault::in_context(pool, Context::ServiceRole),
