@@ -34,6 +34,8 @@ pub enum InvalidInput {
     InvalidEntry,
     /// A credential name or value contains a NUL character (SQLSTATE 22P05).
     NulCharacter,
+    /// A user's JWT claims are not an object with a UUID `sub` and the role `authenticated`.
+    InvalidClaims,
 }
 
 impl fmt::Display for InvalidInput {
@@ -51,6 +53,41 @@ impl fmt::Display for InvalidInput {
             InvalidInput::EmptyValue => "a credential value is empty",
             InvalidInput::InvalidEntry => "a credential name or value is empty or not a string",
             InvalidInput::NulCharacter => "a credential name or value contains a NUL character",
+            InvalidInput::InvalidClaims => {
+                "the user's claims need a UUID sub and the role authenticated"
+            }
+        })
+    }
+}
+
+/// Why a TLS connection the `sslmode` asked for was not made: the reason inside
+/// [`VaultError::Tls`]. Nothing of the driver's or the server's text is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsFailure {
+    /// The server does not offer TLS, and the `sslmode` requires it.
+    NotOffered,
+    /// The server's certificate is not signed by a trusted CA (`sslrootcert` or the bundled
+    /// roots), or is expired, revoked or malformed (`sslmode=verify-ca` or `verify-full`).
+    UntrustedCertificate,
+    /// The server's certificate is not issued for the host name connected to
+    /// (`sslmode=verify-full`).
+    WrongHost,
+    /// The `sslrootcert` file holds no valid PEM certificate.
+    RootCertificate,
+    /// Any other failure of the TLS handshake.
+    Handshake,
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsFailure::NotOffered => "the server does not offer TLS",
+            TlsFailure::UntrustedCertificate => {
+                "the server's certificate is not signed by a trusted CA"
+            }
+            TlsFailure::WrongHost => "the server's certificate is not for this host name",
+            TlsFailure::RootCertificate => "the sslrootcert file holds no valid certificate",
+            TlsFailure::Handshake => "the TLS handshake failed",
         })
     }
 }
@@ -95,6 +132,10 @@ pub enum VaultError {
     /// (55000, 57P01, 57P02, 57P03, class 08, pool timeout, connection and I/O errors).
     #[error("the credential vault is unavailable")]
     Unavailable,
+    /// The TLS connection that the `sslmode` requires could not be made or verified. Not retried:
+    /// check `sslmode`, `sslrootcert` and the host name.
+    #[error("no secure connection: {0}")]
+    Tls(TlsFailure),
     /// Anything else: an unexpected SQLSTATE (only the code is kept) or an unexpected response.
     #[error("unexpected database error (SQLSTATE {})", .sqlstate.as_deref().unwrap_or("none"))]
     Database {
@@ -144,15 +185,61 @@ impl From<sqlx::Error> for VaultError {
     fn from(error: sqlx::Error) -> VaultError {
         match error {
             sqlx::Error::Database(error) => match error.code() {
+                Some(code) if code == "08P01" && refused_by_the_pooler(error.message()) => {
+                    VaultError::Authentication
+                }
                 Some(code) => VaultError::from_sqlstate(&code),
                 None => VaultError::UNEXPECTED_RESPONSE,
             },
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => VaultError::Unavailable,
+            sqlx::Error::Io(error) => tls_failure(&error)
+                .map(VaultError::Tls)
+                .unwrap_or(VaultError::Unavailable),
+            // Raised before the handshake: the server's refusal (sqlx 0.8.6 words it so), a host
+            // name no certificate can be checked against, or else the sslrootcert content.
+            sqlx::Error::Tls(error) => {
+                VaultError::Tls(if error.to_string() == "server does not support TLS" {
+                    TlsFailure::NotOffered
+                } else if error
+                    .downcast_ref::<rustls::pki_types::InvalidDnsNameError>()
+                    .is_some()
+                {
+                    TlsFailure::WrongHost
+                } else {
+                    TlsFailure::RootCertificate
+                })
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                VaultError::Unavailable
+            }
             _ => VaultError::UNEXPECTED_RESPONSE,
         }
     }
+}
+
+/// A failed TLS handshake reaches sqlx as an I/O error around the rustls error.
+fn tls_failure(error: &std::io::Error) -> Option<TlsFailure> {
+    use rustls::CertificateError as Certificate;
+    let error = error.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(match error {
+        rustls::Error::InvalidCertificate(
+            Certificate::NotValidForName | Certificate::NotValidForNameContext { .. },
+        ) => TlsFailure::WrongHost,
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+            TlsFailure::UntrustedCertificate
+        }
+        _ => TlsFailure::Handshake,
+    })
+}
+
+/// PgBouncer (1.18) reports every refused login as 08P01, a protocol violation, with one of these
+/// messages: its own SCRAM check, a role it cannot look up (or that may not log in), or the
+/// server's refusal passed on. The message is only matched, never kept.
+fn refused_by_the_pooler(message: &str) -> bool {
+    [
+        "SASL authentication failed",
+        "no such user",
+        "password authentication failed",
+    ]
+    .iter()
+    .any(|refusal| message.starts_with(refusal))
 }

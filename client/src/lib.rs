@@ -1,18 +1,27 @@
 //! A thin client over the `credential_vault` extension's SQL functions
 //! (`public.vault_*_integration_credentials`), for the background sync services and the app's
-//! back end.
+//! back end, on real Supabase connections (TLS, the transaction pooler).
 //!
-//! - [`CredentialVault`] is the abstract interface (store, rotate, delete, list);
-//!   [`PgCredentialVault`] implements it over sqlx, on its own pool or, through the `*_with`
-//!   methods, on any connection or transaction of the caller's.
+//! - [`CredentialVault`] is the abstract interface (store, rotate, delete, list). Two handles
+//!   implement it over sqlx, one per context the design names:
+//!   [`ServiceRolePgCredentialVault`] for background sync services (the service role), and
+//!   [`PgCredentialVault::for_user`] for an app server acting for a signed-in user
+//!   ([`UserClaims`], role `authenticated`). Each call is one transaction on one pooled
+//!   connection, switched inside it to the handle's role and claims as Supabase's API gateway
+//!   does (`SET LOCAL`), so the login role only needs to be a member of those roles and the
+//!   transaction pooler works. The `*_with` methods run on any connection or transaction of the
+//!   caller's instead.
 //! - Reading credentials back is [`ServiceRoleCredentialVault::retrieve`], which only the
 //!   explicitly built [`ServiceRolePgCredentialVault`] has: it returns plaintext and is for
 //!   background sync services only, never for user-facing code.
+//! - [`lazy_pool`] / [`supabase_options`]: no plaintext to a remote host unless
+//!   `sslmode=disable` is asked for, no statement cache, nothing a pooler refuses.
 //! - [`CredentialMap`] holds the credentials: checked on construction, printed as `[REDACTED]`,
 //!   wiped from memory when dropped. [`CredentialReference`] is what the vault hands back: an id
 //!   and a timestamp, never a secret.
-//! - [`VaultError`] is the one error type, mapped from the server's SQLSTATE and safe to show:
-//!   no error ever carries a credential value or a driver message.
+//! - [`VaultError`] is the one error type, mapped from the server's SQLSTATE (and TLS failures
+//!   to [`VaultError::Tls`]) and safe to show: no error ever carries a credential value or a
+//!   driver message.
 //!
 //! Ids are [`IntegrationId`] and [`VaultSecretId`], UUIDs by type; every argument travels as a
 //! bind parameter. Each call has a deadline ([`Deadlines`], 5 seconds by default) that covers
@@ -24,15 +33,19 @@
 //!
 //! ```no_run
 //! use credential_vault_client::{
-//!     CredentialMap, CredentialVault, Deadlines, IntegrationId, PgCredentialVault, VaultError,
+//!     CredentialMap, CredentialVault, Deadlines, IntegrationId, ServiceRolePgCredentialVault,
+//!     VaultError,
 //! };
 //! use sqlx::postgres::PgConnectOptions;
 //! use std::str::FromStr;
 //! use std::time::Duration;
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! // For example the transaction pooler, verified against Supabase's CA:
+//! // postgres://postgres.<ref>:<password>@aws-0-<region>.pooler.supabase.com:6543/postgres
+//! //   ?sslmode=verify-full&sslrootcert=/etc/ssl/supabase/prod-ca-2021.crt
 //! let options = PgConnectOptions::from_str(&std::env::var("DATABASE_URL")?)?;
-//! let vault = PgCredentialVault::connect_lazy(options)
+//! let vault = ServiceRolePgCredentialVault::connect_lazy(options)
 //!     .with_deadlines(Deadlines { store: Duration::from_secs(2), ..Deadlines::default() });
 //!
 //! let integration = IntegrationId::from_str("3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c")?;
@@ -47,6 +60,8 @@
 //! ```
 
 mod backend;
+mod connect;
+mod context;
 mod credentials;
 mod error;
 mod operations;
@@ -56,10 +71,12 @@ mod vault;
 #[cfg(test)]
 mod tests;
 
+pub use connect::{CONNECT_TIMEOUT, lazy_pool, supabase_options};
+pub use context::UserClaims;
 pub use credentials::{CredentialMap, MAX_ENTRIES, MAX_JSON_BYTES};
-pub use error::{InvalidInput, VaultError};
+pub use error::{InvalidInput, TlsFailure, VaultError};
 pub use reference::{CredentialReference, IntegrationId, VaultSecretId};
 pub use vault::{
-    CONNECT_TIMEOUT, CredentialVault, Deadlines, PgCredentialVault, ServiceRoleCredentialVault,
+    CredentialVault, Deadlines, PgCredentialVault, ServiceRoleCredentialVault,
     ServiceRolePgCredentialVault,
 };

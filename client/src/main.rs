@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::error::{ContextKind, ErrorKind};
 use clap::{Args, Parser, Subcommand};
 use credential_vault_client::{
-    CredentialMap, CredentialVault, Deadlines, IntegrationId, InvalidInput, PgCredentialVault,
+    CredentialMap, CredentialVault, Deadlines, IntegrationId, InvalidInput,
     ServiceRoleCredentialVault, ServiceRolePgCredentialVault, VaultError, VaultSecretId,
 };
 use sqlx::postgres::PgConnectOptions;
@@ -30,19 +30,22 @@ Exit codes:
   7   authentication failed or session expired
   8   timed out
   9   vault unavailable
-  10  unexpected database error";
+  10  unexpected database error
+  11  no secure connection (TLS refused by the server, or its certificate failed sslmode)";
 
 /// Manage integration credentials kept in Supabase Vault by the credential_vault extension.
 ///
-/// Credentials are read as a JSON object of string values from standard input or
+/// Every call acts as service_role (SET LOCAL ROLE inside the call's own transaction), so the
+/// login role only needs to be a member of it; this works through Supabase's transaction pooler.
+/// The connection URL comes from $DATABASE_URL or --database-url-file, never from the command
+/// line. Credentials are read as a JSON object of string values from standard input or
 /// --credentials-file, never from the command line. Results are JSON on standard output.
 #[derive(Debug, Parser)]
 #[command(name = "credential-vault", version, after_help = EXIT_CODES)]
 struct Cli {
-    /// PostgreSQL connection URL [default: $DATABASE_URL, which is safer: a URL given here is
-    /// visible to other local users]
-    #[arg(long, global = true, value_name = "URL")]
-    database_url: Option<String>,
+    /// Read the PostgreSQL connection URL from this file (first line) instead of $DATABASE_URL
+    #[arg(long, global = true, value_name = "PATH")]
+    database_url_file: Option<PathBuf>,
 
     /// Seconds each call may take, connecting included
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5,
@@ -153,6 +156,7 @@ impl Failure {
                 VaultError::Timeout { .. } => 8,
                 VaultError::Unavailable => 9,
                 VaultError::Database { .. } => 10,
+                VaultError::Tls(_) => 11,
             },
         }
     }
@@ -172,15 +176,29 @@ impl From<VaultError> for Failure {
     }
 }
 
-/// The connection options, from the flag or the environment. The URL holds a password, so it is
+/// The connection options, from the file or the environment. The URL holds a password, so it is
 /// never echoed, not even when it does not parse.
-fn connect_options(database_url: Option<String>) -> Result<PgConnectOptions, Failure> {
-    let url = database_url
-        .or_else(|| std::env::var("DATABASE_URL").ok())
-        .map(Zeroizing::new)
-        .ok_or_else(|| {
-            Failure::Usage("no database URL: set DATABASE_URL or pass --database-url".into())
-        })?;
+fn connect_options(database_url_file: Option<&Path>) -> Result<PgConnectOptions, Failure> {
+    let url = match database_url_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map(Zeroizing::new)
+                .map_err(|_| {
+                    Failure::Usage(format!(
+                        "cannot read the database URL file {}",
+                        path.display()
+                    ))
+                })?;
+            Zeroizing::new(text.lines().next().unwrap_or_default().trim().to_owned())
+        }
+        None => std::env::var("DATABASE_URL")
+            .map(Zeroizing::new)
+            .map_err(|_| {
+                Failure::Usage(
+                    "no database URL: set DATABASE_URL or pass --database-url-file".into(),
+                )
+            })?,
+    };
     PgConnectOptions::from_str(&url)
         .map_err(|_| Failure::Usage("the database URL is not valid".into()))
 }
@@ -193,8 +211,7 @@ fn to_json(value: &impl serde::Serialize) -> Zeroizing<String> {
 /// Runs the command, returning what to print.
 async fn execute(
     command: Command,
-    vault: &PgCredentialVault,
-    deadlines: Deadlines,
+    vault: &ServiceRolePgCredentialVault,
 ) -> Result<Zeroizing<String>, Failure> {
     Ok(match command {
         Command::Store {
@@ -214,9 +231,7 @@ async fn execute(
             vault_secret_id,
             show_secrets,
         } => {
-            let service =
-                ServiceRolePgCredentialVault::new(vault.pool().clone()).with_deadlines(deadlines);
-            let credentials = service.retrieve(vault_secret_id).await?;
+            let credentials = vault.retrieve(vault_secret_id).await?;
             if show_secrets {
                 credentials.expose_json()
             } else {
@@ -228,11 +243,11 @@ async fn execute(
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let options = connect_options(cli.database_url)?;
+    let options = connect_options(cli.database_url_file.as_deref())?;
     let deadlines = Deadlines::all(Duration::from_secs(cli.timeout));
-    let vault = PgCredentialVault::connect_lazy(options).with_deadlines(deadlines);
-    let output = execute(cli.command, &vault, deadlines).await;
-    vault.pool().close().await;
+    let vault = ServiceRolePgCredentialVault::connect_lazy(options).with_deadlines(deadlines);
+    let output = execute(cli.command, &vault).await;
+    vault.vault().pool().close().await;
     let output = output?;
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{}", output.as_str())
@@ -283,6 +298,7 @@ async fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use credential_vault_client::TlsFailure;
 
     #[test]
     fn the_command_line_is_well_formed() {
@@ -304,9 +320,10 @@ mod tests {
             }),
             Failure::Vault(VaultError::Unavailable),
             Failure::Vault(VaultError::Database { sqlstate: None }),
+            Failure::Vault(VaultError::Tls(TlsFailure::WrongHost)),
         ];
         let codes: Vec<u8> = failures.iter().map(Failure::exit_code).collect();
-        assert_eq!(codes, (1..=10).collect::<Vec<u8>>());
+        assert_eq!(codes, (1..=11).collect::<Vec<u8>>());
         for code in codes {
             assert!(
                 EXIT_CODES.contains(&format!("\n  {code:<3} ")),
@@ -326,6 +343,16 @@ mod tests {
         let error = Cli::try_parse_from(typed).unwrap_err();
         assert!(!usage_failure(&error).message().contains("canary"));
 
+        // There is no flag for a URL: a password never needs to be typed as an argument.
+        let url = [
+            "credential-vault",
+            "--database-url",
+            "postgres://a:canary@h/d",
+            "list",
+        ];
+        let error = Cli::try_parse_from(url).unwrap_err();
+        assert!(!usage_failure(&error).message().contains("canary"));
+
         let error = Cli::try_parse_from(["credential-vault", "delete", "canary"]).unwrap_err();
         let message = usage_failure(&error).message();
         assert!(
@@ -336,8 +363,34 @@ mod tests {
 
     #[test]
     fn a_bad_database_url_is_not_echoed() {
-        let failure = connect_options(Some("postgres://app:canary@[bad".into())).unwrap_err();
+        let path = std::env::temp_dir().join(format!("cv-url-{}", std::process::id()));
+        std::fs::write(&path, "postgres://app:canary@[bad\n").unwrap();
+        let failure = connect_options(Some(&path)).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
         assert_eq!(failure.exit_code(), 2);
         assert!(!failure.message().contains("canary"));
+    }
+
+    #[test]
+    fn the_database_url_is_read_from_the_first_line_of_its_file() {
+        let path = std::env::temp_dir().join(format!("cv-url-ok-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            "postgres://app:canary@db.example.com:6543/app\nignored\n",
+        )
+        .unwrap();
+        let options = connect_options(Some(&path)).map_err(|f| f.message());
+        std::fs::remove_file(&path).unwrap();
+        let options = options.unwrap();
+        assert_eq!(
+            (
+                options.get_host(),
+                options.get_port(),
+                options.get_username()
+            ),
+            ("db.example.com", 6543, "app")
+        );
+        let missing = connect_options(Some(Path::new("/nonexistent/cv-url"))).unwrap_err();
+        assert_eq!(missing.exit_code(), 2);
     }
 }

@@ -15,7 +15,8 @@ use zeroize::Zeroizing;
 use crate::backend::Backend;
 use crate::operations::{self, DELETE_SQL, LIST_SQL, RETRIEVE_SQL, ROTATE_SQL, STORE_SQL};
 use crate::{
-    CredentialMap, CredentialReference, IntegrationId, InvalidInput, VaultError, VaultSecretId,
+    CredentialMap, CredentialReference, IntegrationId, InvalidInput, TlsFailure, UserClaims,
+    VaultError, VaultSecretId, supabase_options,
 };
 
 /// Planted in secrets and in driver messages; must never show up in any output.
@@ -348,16 +349,63 @@ async fn every_sqlstate_becomes_the_right_variant_with_a_safe_message() {
     }
 }
 
+#[test]
+fn pgbouncer_login_refusals_are_authentication_errors_other_08p01_is_not() {
+    let with_message = |message: String| {
+        VaultError::from(sqlx::Error::Database(Box::new(ServerError {
+            sqlstate: Some("08P01"),
+            message,
+        })))
+    };
+    for refusal in [
+        "SASL authentication failed".to_owned(),
+        "no such user".to_owned(),
+        format!("password authentication failed for user \"{CANARY}\""),
+    ] {
+        let error = with_message(refusal);
+        assert_eq!(error, VaultError::Authentication);
+        assert_safe(&error);
+    }
+    for other in [
+        "unsupported startup parameter: options".to_owned(),
+        format!("invalid message {CANARY}; no such user"),
+    ] {
+        assert_eq!(with_message(other), VaultError::Unavailable);
+    }
+}
+
 #[tokio::test]
 async fn connection_and_driver_errors_become_safe_variants() {
     let leaky = || format!("postgres://app:{CANARY}@db/app");
     type MakeError = fn(String) -> sqlx::Error;
-    let cases: [(MakeError, VaultError); 7] = [
+    let tls = VaultError::Tls;
+    let cases: [(MakeError, VaultError); 11] = [
         (
             |m| std::io::Error::new(std::io::ErrorKind::ConnectionRefused, m).into(),
             VaultError::Unavailable,
         ),
-        (|m| sqlx::Error::Tls(m.into()), VaultError::Unavailable),
+        // What sqlx makes of a failed handshake: the rustls error inside an I/O error.
+        (
+            |_| handshake_error(rustls::CertificateError::UnknownIssuer),
+            tls(TlsFailure::UntrustedCertificate),
+        ),
+        (
+            |_| handshake_error(rustls::CertificateError::NotValidForName),
+            tls(TlsFailure::WrongHost),
+        ),
+        (
+            |_| handshake_error(rustls::CertificateError::Expired),
+            tls(TlsFailure::UntrustedCertificate),
+        ),
+        (
+            |_| sqlx::Error::Tls("server does not support TLS".into()),
+            tls(TlsFailure::NotOffered),
+        ),
+        // Anything else sqlx reports as TLS is about the sslrootcert content, and can quote it.
+        (
+            |m| sqlx::Error::Tls(m.into()),
+            tls(TlsFailure::RootCertificate),
+        ),
         (|_| sqlx::Error::PoolTimedOut, VaultError::Unavailable),
         (|_| sqlx::Error::PoolClosed, VaultError::Unavailable),
         (
@@ -379,6 +427,11 @@ async fn connection_and_driver_errors_become_safe_variants() {
             assert_safe(&error);
         }
     }
+}
+
+fn handshake_error(error: rustls::CertificateError) -> sqlx::Error {
+    let error = rustls::Error::InvalidCertificate(error);
+    std::io::Error::new(std::io::ErrorKind::InvalidData, error).into()
 }
 
 #[tokio::test]
@@ -451,4 +504,75 @@ fn ids_must_be_uuids() {
     // Other spellings are accepted and sent in the canonical form.
     let braced: VaultSecretId = "{0B6F3C1E-2F7A-4D8E-9C1B-5A6D7E8F9A0B}".parse().unwrap();
     assert_eq!(braced.to_string(), "0b6f3c1e-2f7a-4d8e-9c1b-5a6d7e8f9a0b");
+}
+
+#[test]
+fn remote_hosts_never_get_plaintext_unless_asked_and_no_statement_is_cached() {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    let mode = |url: &str| {
+        let options: PgConnectOptions = url.parse().unwrap();
+        supabase_options(options).get_ssl_mode()
+    };
+    for remote in [
+        "postgres://u:p@db.abcd.supabase.co:5432/postgres",
+        "postgres://u:p@aws-0-eu-west-1.pooler.supabase.com:6543/postgres?sslmode=prefer",
+        "postgres://u:p@10.0.0.7/postgres?sslmode=allow",
+        "postgres://u:p@[2001:db8::1]/postgres",
+    ] {
+        assert!(matches!(mode(remote), PgSslMode::Require), "{remote}");
+    }
+    for local in [
+        "postgres://u:p@localhost/postgres",
+        "postgres://u:p@127.0.0.1:5432/postgres",
+        "postgres://u:p@[::1]/postgres",
+        "postgres://u@%2Fvar%2Frun%2Fpostgresql/postgres",
+    ] {
+        assert!(matches!(mode(local), PgSslMode::Prefer), "{local}");
+    }
+    // What is asked for explicitly is kept, plaintext included.
+    let explicit = "postgres://u:p@db.abcd.supabase.co/postgres?sslmode=";
+    assert!(matches!(
+        mode(&format!("{explicit}disable")),
+        PgSslMode::Disable
+    ));
+    assert!(matches!(
+        mode(&format!("{explicit}verify-full")),
+        PgSslMode::VerifyFull
+    ));
+    assert!(matches!(
+        mode(&format!("{explicit}verify-ca")),
+        PgSslMode::VerifyCa
+    ));
+}
+
+#[test]
+fn user_claims_need_a_uuid_sub_and_the_authenticated_role() {
+    let sub = "7e0b9a8c-3d2f-4c1b-9e8d-6f5a4b3c2d1e";
+    let invalid = Err(VaultError::Validation(InvalidInput::InvalidClaims));
+    for claims in [
+        serde_json::json!("not an object"),
+        serde_json::json!({"role": "authenticated"}),
+        serde_json::json!({"sub": "not-a-uuid", "role": "authenticated"}),
+        serde_json::json!({"sub": sub, "role": "service_role"}),
+        serde_json::json!({"sub": sub, "role": "anon"}),
+        serde_json::json!({"sub": 7, "role": "authenticated"}),
+    ] {
+        assert_eq!(UserClaims::from_claims(&claims), invalid, "{claims}");
+    }
+    let user = UserClaims::from_claims(&serde_json::json!({"sub": sub, "email": "a@b.c"})).unwrap();
+    assert_eq!(user.user_id().to_string(), sub);
+    assert_eq!(
+        user,
+        UserClaims::from_claims(
+            &serde_json::json!({"sub": sub, "email": "a@b.c", "role": "authenticated"})
+        )
+        .unwrap()
+    );
+    assert_ne!(
+        user,
+        UserClaims::authenticated(user.user_id()),
+        "the other claims are kept"
+    );
+    let shown = format!("{user:?}");
+    assert!(shown.contains(sub) && !shown.contains("a@b.c"), "{shown}");
 }

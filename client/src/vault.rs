@@ -3,10 +3,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Executor, Postgres};
 
-use crate::backend::SqlxBackend;
+use crate::backend::{InContext, SqlxBackend};
+use crate::connect::lazy_pool;
+use crate::context::{Context, UserClaims};
 use crate::credentials::CredentialMap;
 use crate::error::VaultError;
 use crate::operations;
@@ -14,7 +16,7 @@ use crate::reference::{CredentialReference, IntegrationId, VaultSecretId};
 
 /// Store, rotate, delete and list integration credentials. Nothing here returns a secret.
 ///
-/// Implemented by [`PgCredentialVault`] and [`ServiceRolePgCredentialVault`]; code that only
+/// Implemented by [`PgCredentialVault`] (a signed-in user) and [`ServiceRolePgCredentialVault`]; code that only
 /// needs these calls can take any `V: CredentialVault` and be tested with a fake.
 ///
 /// No call is retried. On [`VaultError::Conflict`], re-read the reference (with
@@ -111,32 +113,35 @@ impl Default for Deadlines {
     }
 }
 
-/// How long [`PgCredentialVault::connect_lazy`]'s pool keeps trying to connect, shorter than the
-/// default deadlines so that an unreachable server is reported as
-/// [`VaultError::Unavailable`] rather than as a timeout.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The ordinary handle over sqlx: store, rotate, delete and list, with no way to read a secret
-/// back. Cheap to clone (the pool is shared).
+/// The handle for an app server acting for a signed-in user (an organization's admin): store,
+/// rotate, delete and list, with no way to read a secret back. Cheap to clone (the pool is
+/// shared): build one per request from the user's verified claims.
 ///
-/// Each call has two forms: the [`CredentialVault`] method runs on the handle's pool, and the
-/// `*_with` method runs on any executor of the caller's, such as a transaction that has set the
-/// caller's role and JWT claims first. Neither retries.
+/// Each [`CredentialVault`] call runs in a transaction of its own on one pooled connection,
+/// switched inside it to the role `authenticated` with the user's JWT claims, exactly as the
+/// Supabase API gateway does per request, so it works through the transaction pooler. The
+/// login role only needs to be a member of `authenticated` (as `postgres` is on Supabase).
+///
+/// The `*_with` forms run on the caller's own executor instead, such as a transaction in which
+/// the caller has already set the role and claims; they switch nothing. Nothing is retried.
 ///
 /// ```no_run
-/// use credential_vault_client::{CredentialMap, CredentialVault, IntegrationId, PgCredentialVault};
-/// use sqlx::postgres::PgPool;
+/// use credential_vault_client::{
+///     CredentialMap, CredentialVault, IntegrationId, PgCredentialVault, UserClaims, lazy_pool,
+/// };
+/// use sqlx::postgres::PgConnectOptions;
 ///
-/// # async fn example(pool: PgPool) -> Result<(), Box<dyn std::error::Error>> {
-/// let vault = PgCredentialVault::new(pool.clone());
+/// # async fn example(options: PgConnectOptions, verified_claims: serde_json::Value) -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = lazy_pool(options); // once, at start-up
+///
+/// // Per request, for the signed-in user:
+/// let vault = PgCredentialVault::for_user(pool.clone(), UserClaims::from_claims(&verified_claims)?);
 /// let integration: IntegrationId = "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c".parse()?;
 /// let credentials = CredentialMap::new([("api_key", "sk-live-123")])?;
-///
-/// // On the handle's pool:
 /// let reference = vault.store(integration, &credentials).await?;
 /// println!("stored {reference}"); // prints the id only
 ///
-/// // On the caller's own transaction:
+/// // On the caller's own transaction, whose role and claims the caller has set:
 /// let mut transaction = pool.begin().await?;
 /// let references = vault.list_with(&mut *transaction, integration).await?;
 /// transaction.commit().await?;
@@ -147,25 +152,22 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct PgCredentialVault {
     pool: PgPool,
     deadlines: Deadlines,
+    context: Context,
 }
 
 impl PgCredentialVault {
-    /// A handle over the caller's pool, with the default [`Deadlines`].
-    pub fn new(pool: PgPool) -> Self {
+    /// A handle that acts for `user` on the caller's pool, with the default [`Deadlines`]. Give
+    /// it a pool from [`lazy_pool`] (or with the same settings) for Supabase.
+    pub fn for_user(pool: PgPool, user: UserClaims) -> Self {
+        Self::in_context(pool, Context::User(user))
+    }
+
+    fn in_context(pool: PgPool, context: Context) -> Self {
         Self {
             pool,
             deadlines: Deadlines::default(),
+            context,
         }
-    }
-
-    /// A handle over a new pool that connects on first use, giving up on connecting after
-    /// [`CONNECT_TIMEOUT`]. Must be called within a Tokio runtime.
-    pub fn connect_lazy(options: PgConnectOptions) -> Self {
-        Self::new(
-            PgPoolOptions::new()
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .connect_lazy_with(options),
-        )
     }
 
     /// The same handle with other deadlines.
@@ -176,6 +178,14 @@ impl PgCredentialVault {
     /// The pool calls run on, for example to close it at shutdown.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Each call's own transaction, in this handle's context.
+    fn in_its_context(&self) -> InContext<'_> {
+        InContext {
+            pool: &self.pool,
+            context: &self.context,
+        }
     }
 
     /// [`CredentialVault::store`] on the caller's executor.
@@ -259,8 +269,8 @@ impl CredentialVault for PgCredentialVault {
         integration_id: IntegrationId,
         credentials: &CredentialMap,
     ) -> Result<CredentialReference, VaultError> {
-        self.store_with(&self.pool, integration_id, credentials)
-            .await
+        let (backend, deadline) = (self.in_its_context(), self.deadlines.store);
+        operations::store(backend, deadline, integration_id, credentials).await
     }
 
     async fn rotate(
@@ -268,29 +278,35 @@ impl CredentialVault for PgCredentialVault {
         vault_secret_id: VaultSecretId,
         credentials: &CredentialMap,
     ) -> Result<CredentialReference, VaultError> {
-        self.rotate_with(&self.pool, vault_secret_id, credentials)
-            .await
+        let (backend, deadline) = (self.in_its_context(), self.deadlines.rotate);
+        operations::rotate(backend, deadline, vault_secret_id, credentials).await
     }
 
     async fn delete(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
-        self.delete_with(&self.pool, vault_secret_id).await
+        let (backend, deadline) = (self.in_its_context(), self.deadlines.delete);
+        operations::delete(backend, deadline, vault_secret_id).await
     }
 
     async fn list(
         &self,
         integration_id: IntegrationId,
     ) -> Result<Vec<CredentialReference>, VaultError> {
-        self.list_with(&self.pool, integration_id).await
+        let (backend, deadline) = (self.in_its_context(), self.deadlines.list);
+        operations::list(backend, deadline, integration_id).await
     }
 }
 
-/// The handle for background sync services running as the service role: everything
-/// [`PgCredentialVault`] does, plus [`ServiceRoleCredentialVault::retrieve`].
+/// The handle for background sync services: everything [`PgCredentialVault`] does, as the
+/// service role, plus [`ServiceRoleCredentialVault::retrieve`].
+///
+/// Each call runs in a transaction of its own, switched inside it to `service_role`
+/// (`SET LOCAL ROLE`, never a startup option), so it works through the transaction pooler; the
+/// login role only needs to be a member of `service_role`.
 ///
 /// **Warning:** [`retrieve`](ServiceRoleCredentialVault::retrieve) and
 /// [`retrieve_with`](Self::retrieve_with) return credentials **in plaintext**. Build this handle
 /// only in background sync services, never in user-facing code; give user-facing code a
-/// [`PgCredentialVault`], which cannot retrieve.
+/// [`PgCredentialVault::for_user`], which cannot retrieve.
 ///
 /// ```no_run
 /// use credential_vault_client::{ServiceRoleCredentialVault, ServiceRolePgCredentialVault, VaultSecretId};
@@ -313,19 +329,20 @@ pub struct ServiceRolePgCredentialVault {
 }
 
 impl ServiceRolePgCredentialVault {
-    /// A service-role handle over the caller's pool, with the default [`Deadlines`]. The pool
-    /// should log in as a role the server lets retrieve (the service role).
+    /// A service-role handle over the caller's pool, with the default [`Deadlines`]. The pool's
+    /// login role must be a member of `service_role`. Give it a pool from [`lazy_pool`] (or with
+    /// [`supabase_options`](crate::supabase_options)) for Supabase: a pool of the caller's own
+    /// keeps whatever `sslmode` and startup parameters it was built with.
     pub fn new(pool: PgPool) -> Self {
         Self {
-            vault: PgCredentialVault::new(pool),
+            vault: PgCredentialVault::in_context(pool, Context::ServiceRole),
         }
     }
 
-    /// Like [`PgCredentialVault::connect_lazy`]. Must be called within a Tokio runtime.
+    /// A service-role handle over [`lazy_pool`]`(options)`. Must be called within a Tokio
+    /// runtime.
     pub fn connect_lazy(options: PgConnectOptions) -> Self {
-        Self {
-            vault: PgCredentialVault::connect_lazy(options),
-        }
+        Self::new(lazy_pool(options))
     }
 
     /// The same handle with other deadlines.
@@ -335,12 +352,14 @@ impl ServiceRolePgCredentialVault {
         }
     }
 
-    /// The ordinary operations, including their `*_with` forms on the caller's executor.
+    /// The ordinary operations as the service role, including their `*_with` forms on the
+    /// caller's executor.
     pub fn vault(&self) -> &PgCredentialVault {
         &self.vault
     }
 
-    /// [`ServiceRoleCredentialVault::retrieve`] on the caller's executor.
+    /// [`ServiceRoleCredentialVault::retrieve`] on the caller's executor, whose transaction must
+    /// already run as the service role.
     ///
     /// **Warning:** returns credentials **in plaintext**: only for background sync services,
     /// never for user-facing code.
@@ -388,6 +407,7 @@ impl CredentialVault for ServiceRolePgCredentialVault {
 
 impl ServiceRoleCredentialVault for ServiceRolePgCredentialVault {
     async fn retrieve(&self, vault_secret_id: VaultSecretId) -> Result<CredentialMap, VaultError> {
-        self.retrieve_with(self.vault.pool(), vault_secret_id).await
+        let (backend, deadline) = (self.vault.in_its_context(), self.vault.deadlines.retrieve);
+        operations::retrieve(backend, deadline, vault_secret_id).await
     }
 }

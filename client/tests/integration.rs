@@ -1,11 +1,15 @@
 //! The client against a real server: the throwaway Supabase-like cluster of
 //! `tests/harness/with-cluster`, with the extension and the migrations.
 //!
-//! Run with `tests/harness/with-cluster -- cargo test -p credential-vault-client --test integration`.
+//! Run with `tests/harness/with-cluster -- cargo test -p credential-vault-client --test integration`,
+//! and a second time through PgBouncer in transaction mode (as Supabase's transaction pooler):
+//! `tests/harness/with-cluster -- tests/harness/with-pgbouncer -- cargo test ... --test integration`.
+//! The TLS tests are `#[ignore]`d and run inside `tests/harness/with-tls` with `-- --ignored`.
 //!
-//! Each test creates its own database and its own login roles (password logins over TCP, with
-//! `role=service_role` as a startup option, as a background sync service would connect), and
-//! records every error and every `Debug` output it produces. Every test ends with the canary
+//! Each test creates its own database and its own login roles (password logins over TCP, members
+//! of `service_role` or `authenticated` that the handles switch to inside each call's
+//! transaction, never through a startup option), and records every error and every `Debug`
+//! output it produces. Every test ends with the canary
 //! sweep, which searches everything recorded so far by the whole suite for every secret used so
 //! far (credential values and passwords), so the last test to finish checks all of it.
 
@@ -18,14 +22,14 @@ use std::time::{Duration, Instant};
 use credential_vault_client::{
     CONNECT_TIMEOUT, CredentialMap, CredentialReference, CredentialVault, Deadlines, IntegrationId,
     InvalidInput, PgCredentialVault, ServiceRoleCredentialVault, ServiceRolePgCredentialVault,
-    VaultError, VaultSecretId,
+    TlsFailure, UserClaims, VaultError, VaultSecretId, lazy_pool, supabase_options,
 };
 use credential_vault_tests::{
     Caller, Tenants, TestDatabase, audit_actions, canary, database_error_text, integration_state,
-    read_audit_roles, server_log, tcp_options,
+    read_audit_roles, report_figure, server_log, tcp_options, through_the_pooler,
 };
 use secrecy::ExposeSecret;
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +141,7 @@ fn integration_id(tenants: &Tenants) -> IntegrationId {
 /// `create role` statements, filled in by `format('%I', '%L')` on the server: names and
 /// passwords are never spliced into SQL by the test.
 const SERVICE_LOGIN: &str = "create role %I login password %L in role service_role";
+const USER_LOGIN: &str = "create role %I login password %L in role authenticated";
 const EXPIRED_SERVICE_LOGIN: &str =
     "create role %I login password %L in role service_role valid until '2000-01-01'";
 const PLAIN_LOGIN: &str = "create role %I login password %L";
@@ -145,6 +150,8 @@ const PLAIN_LOGIN: &str = "create role %I login password %L";
 struct Login {
     name: String,
     password: String,
+    /// The test's own database, which is how PgBouncer's log tells its logins apart.
+    database: String,
 }
 
 impl Login {
@@ -163,12 +170,17 @@ impl Login {
             .execute(&db.pool)
             .await
             .expect("create the login role");
-        Login { name, password }
+        Login {
+            name,
+            password,
+            database: db.name.clone(),
+        }
     }
 
-    /// As a background sync service connects: password login, then the service role.
+    /// As a background sync service or an app server connects: a password login, nothing else
+    /// (the handles switch roles inside each call's transaction).
     fn service_options(&self, db: &TestDatabase) -> PgConnectOptions {
-        self.plain_options(db).options([("role", "service_role")])
+        self.plain_options(db)
     }
 
     fn plain_options(&self, db: &TestDatabase) -> PgConnectOptions {
@@ -178,30 +190,49 @@ impl Login {
     /// The same login with a wrong password.
     fn wrong_password_options(&self, db: &TestDatabase) -> PgConnectOptions {
         tcp_options(&db.name, &self.name, &other_secret("wrong-password"))
-            .options([("role", "service_role")])
     }
 
     /// The service login as a `DATABASE_URL` for the CLI (the names and passwords used here are
     /// letters, digits, `-` and `_`, which need no escaping).
     fn service_url(&self, db: &TestDatabase, password: &str) -> String {
+        let options = self.plain_options(db);
         format!(
-            "postgres://{}:{}@127.0.0.1:{}/{}?options=-c%20role%3Dservice_role",
+            "postgres://{}:{}@{}:{}/{}",
             self.name,
             password,
-            std::env::var("PGPORT").expect("PGPORT is set by the harness"),
+            options.get_host(),
+            options.get_port(),
             db.name
         )
     }
 
     /// How many logins of this role the server has refused so far: the server logs one line
-    /// per refused attempt, before it answers.
+    /// per refused attempt, before it answers. Through the pooler, PgBouncer refuses most of
+    /// them itself (or passes the server's refusal on), and logs one `pooler error` line per
+    /// refused client login, named by database only when it cannot name the role.
     fn refused_logins(&self) -> usize {
+        if let Ok(path) = std::env::var("CV_PGBOUNCER_LOG") {
+            let log = std::fs::read_to_string(path).expect("PgBouncer's log is readable");
+            let client = format!(": {}/", self.database);
+            return log
+                .lines()
+                .filter(|line| line.contains(&client) && line.contains(" pooler error: "))
+                .count();
+        }
         let failed = format!("password authentication failed for user \"{}\"", self.name);
         let revoked = format!("role \"{}\" is not permitted to log in", self.name);
         server_log()
             .lines()
             .filter(|line| line.contains(&failed) || line.contains(&revoked))
             .count()
+    }
+}
+
+/// The claims of a signed-in test user.
+fn user(caller: &Caller) -> UserClaims {
+    match caller {
+        Caller::Authenticated(sub) => UserClaims::authenticated(*sub),
+        other => panic!("{other:?} is not a signed-in user"),
     }
 }
 
@@ -945,24 +976,41 @@ async fn a_revoked_login_is_an_authentication_error_after_one_attempt() {
     let started = Instant::now();
     let result = vault.retrieve(reference.vault_secret_id()).await;
     let elapsed = started.elapsed();
-    expect_error(
-        "retrieve after the revocation",
-        result,
-        VaultError::Authentication,
-        AUTHENTICATION,
-    );
-    assert_eq!(login.refused_logins(), 1, "exactly one login attempt");
-    assert!(elapsed < CONNECT_TIMEOUT, "returned at once: {elapsed:?}");
+    let refused_so_far = if through_the_pooler() {
+        // The handle's connection to PgBouncer outlives the terminated server session: PgBouncer
+        // keeps the call waiting while it retries the server login that now fails, so the
+        // client learns nothing about the revocation on that connection, only that the vault
+        // does not answer (unavailable, or its deadline).
+        let error = shown("retrieve after the revocation", result).expect_err("refused");
+        assert!(
+            matches!(error, VaultError::Unavailable | VaultError::Timeout { .. }),
+            "{error:?}"
+        );
+        0
+    } else {
+        expect_error(
+            "retrieve after the revocation",
+            result,
+            VaultError::Authentication,
+            AUTHENTICATION,
+        );
+        assert_eq!(login.refused_logins(), 1, "exactly one login attempt");
+        assert!(elapsed < CONNECT_TIMEOUT, "returned at once: {elapsed:?}");
+        1
+    };
 
-    // A new handle with the same login is refused the same way, once.
+    // A new handle with the same login is refused at once, once (by PgBouncer itself when it
+    // runs: it cannot look the role up any more).
     let fresh = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db));
+    let started = Instant::now();
     expect_error(
         "list with a revoked login",
         fresh.list(integration_id(&t)).await,
         VaultError::Authentication,
         AUTHENTICATION,
     );
-    assert_eq!(login.refused_logins(), 2);
+    assert!(started.elapsed() < CONNECT_TIMEOUT);
+    assert_eq!(login.refused_logins(), refused_so_far + 1);
     sweep();
 }
 
@@ -978,7 +1026,7 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
         listener.local_addr().unwrap().port()
     };
     let login = Login::create(&db, SERVICE_LOGIN).await;
-    let nowhere = PgCredentialVault::connect_lazy(login.service_options(&db).port(port));
+    let nowhere = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db).port(port));
     let started = Instant::now();
     let result = nowhere.list(integration_id(&t)).await;
     let elapsed = started.elapsed();
@@ -1032,7 +1080,7 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let user_vault = PgCredentialVault::new(db.pool.clone());
+    let user_vault = PgCredentialVault::for_user(db.pool.clone(), user(&t.admin));
     let mut tx = db.begin_as(&t.admin).await;
     expect_error(
         "store without an authorizer",
@@ -1058,7 +1106,8 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
 async fn the_with_forms_run_inside_the_callers_transaction() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
-    let vault = PgCredentialVault::new(db.pool.clone());
+    // The `*_with` forms switch nothing: the caller's transaction says who calls.
+    let vault = PgCredentialVault::for_user(db.pool.clone(), user(&t.member));
     record_debug("a handle", &vault);
 
     // Store and rotate as the organization's admin, then roll back: nothing is left.
@@ -1294,6 +1343,532 @@ async fn the_cli_round_trips_on_stdin_and_reports_a_conflict_safely() {
         "still one secret"
     );
     assert!(!conflict.stderr.contains(&login.password));
+    sweep();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contexts and the transaction pooler
+// ---------------------------------------------------------------------------------------------
+
+/// Where this run's application connections go, for the figures.
+fn route() -> &'static str {
+    if through_the_pooler() {
+        "through PgBouncer, pool_mode = transaction"
+    } else {
+        "direct to the server"
+    }
+}
+
+/// The audit log as `(action, actor_role, actor_uid)`, oldest first.
+async fn audit_rows(db: &TestDatabase) -> Vec<(String, String, Option<Uuid>)> {
+    sqlx::query_as(
+        "select action, actor_role::text, actor_uid from credential_vault.audit_log order by id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("read the audit log")
+}
+
+#[tokio::test]
+async fn a_user_handle_acts_for_the_signed_in_user_only() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    // A login that is a member of authenticated only, as an app server's would be.
+    let login = Login::create(&db, USER_LOGIN).await;
+    let pool = lazy_pool(login.plain_options(&db));
+    let admin = PgCredentialVault::for_user(pool.clone(), user(&t.admin));
+    record_debug("a user handle", &admin);
+
+    let stored = shown(
+        "store as the admin",
+        admin
+            .store(integration_id(&t), &credentials(&secret("user-store")))
+            .await,
+    )
+    .expect("the admin may store");
+    assert_eq!(
+        shown("list as the admin", admin.list(integration_id(&t)).await).unwrap(),
+        [stored]
+    );
+    let rotated = shown(
+        "rotate as the admin",
+        admin
+            .rotate(
+                stored.vault_secret_id(),
+                &credentials(&secret("user-rotate")),
+            )
+            .await,
+    )
+    .expect("the admin may rotate");
+
+    for (what, caller) in [
+        ("a plain member", &t.member),
+        ("another organization's admin", &t.other_admin),
+    ] {
+        let other = PgCredentialVault::for_user(pool.clone(), user(caller));
+        expect_error(
+            what,
+            other.list(integration_id(&t)).await,
+            VaultError::NotFound,
+            NOT_FOUND,
+        );
+        expect_error(
+            what,
+            other.delete(rotated.vault_secret_id()).await,
+            VaultError::NotFound,
+            NOT_FOUND,
+        );
+    }
+    // The same login cannot make itself the service role: it is not a member.
+    expect_error(
+        "retrieve by a login outside service_role",
+        ServiceRolePgCredentialVault::new(pool.clone())
+            .retrieve(rotated.vault_secret_id())
+            .await,
+        VaultError::PermissionDenied,
+        PERMISSION_DENIED,
+    );
+    shown(
+        "delete as the admin",
+        admin.delete(rotated.vault_secret_id()).await,
+    )
+    .expect("the admin may delete");
+
+    let admin_id = admin_uid(&t);
+    assert_eq!(
+        audit_rows(&db).await,
+        ["store", "rotate", "delete"].map(|action| (
+            action.to_owned(),
+            "authenticated".to_owned(),
+            Some(admin_id)
+        ))
+    );
+    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 3, None));
+    // Nothing of the switch outlives a call's transaction on the pooled connections.
+    let mut tx = pool.begin().await.unwrap();
+    let after: (String, Option<String>) = sqlx::query_as(
+        "select current_user::text, nullif(current_setting('request.jwt.claims', true), '')",
+    )
+    .persistent(false)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(after, (login.name.clone(), None));
+    sweep();
+}
+
+fn admin_uid(t: &Tenants) -> Uuid {
+    match t.admin {
+        Caller::Authenticated(sub) => sub,
+        _ => unreachable!("the tenants' admin is a signed-in user"),
+    }
+}
+
+#[tokio::test]
+async fn no_named_statement_role_or_claim_outlives_a_call() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let login = Login::create(&db, SERVICE_LOGIN).await;
+    // One client connection, so that the check below runs where the calls ran (behind the
+    // pooler, on one of the server connections the calls used).
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with(supabase_options(login.service_options(&db)));
+    let vault = ServiceRolePgCredentialVault::new(pool.clone());
+    for _ in 0..3 {
+        let stored = shown(
+            "store",
+            vault
+                .store(integration_id(&t), &credentials(&secret("unnamed")))
+                .await,
+        )
+        .expect("store");
+        shown("list", vault.list(integration_id(&t)).await).expect("list");
+        shown("retrieve", vault.retrieve(stored.vault_secret_id()).await).expect("retrieve");
+        shown("delete", vault.delete(stored.vault_secret_id()).await).expect("delete");
+    }
+    let mut tx = pool.begin().await.unwrap();
+    let after: (String, Option<String>, i64) = sqlx::query_as(
+        "select current_user::text, nullif(current_setting('request.jwt.claims', true), ''),
+                (select count(*) from pg_prepared_statements)",
+    )
+    .persistent(false)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(after, (login.name.clone(), None, 0));
+    sweep();
+}
+
+/// Whether a call succeeded, for the tally.
+fn outcome<T>(result: &Result<T, VaultError>) -> Result<(), VaultError> {
+    result.as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
+#[tokio::test]
+async fn concurrent_calls_in_both_contexts_all_succeed_as_the_role_asked_for() {
+    const SERVICE_WORKERS: usize = 12;
+    const USER_ROUNDS: usize = 4;
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let mut integrations = Vec::new();
+    for _ in 0..SERVICE_WORKERS {
+        integrations.push(IntegrationId::from(
+            credential_vault_tests::create_integration(&db.pool).await,
+        ));
+    }
+    let service_login = Login::create(&db, SERVICE_LOGIN).await;
+    let user_login = Login::create(&db, USER_LOGIN).await;
+    // Fewer client connections than workers, and behind PgBouncer fewer server connections
+    // still (4 per database and user): calls queue and share connections.
+    let service = ServiceRolePgCredentialVault::connect_lazy(service_login.service_options(&db));
+    let admin =
+        PgCredentialVault::for_user(lazy_pool(user_login.plain_options(&db)), user(&t.admin));
+
+    let mut workers = tokio::task::JoinSet::new();
+    for integration in integrations {
+        let (vault, first, second) = (service.clone(), secret("conc-1"), secret("conc-2"));
+        workers.spawn(async move {
+            let mut results: Vec<(&str, Result<(), VaultError>)> = Vec::new();
+            let stored = vault.store(integration, &credentials(&first)).await;
+            results.push(("store", outcome(&stored)));
+            let Ok(stored) = stored else { return results };
+            for _ in 0..2 {
+                let retrieved = vault.retrieve(stored.vault_secret_id()).await;
+                let right = retrieved.as_ref().map(|map| {
+                    map.get("api_key").map(|v| v.expose_secret()) == Some(first.as_str())
+                });
+                let right = right.map(|ok| assert!(ok, "the stored value came back"));
+                results.push(("retrieve", right.map_err(Clone::clone)));
+            }
+            let listed = vault
+                .list(integration)
+                .await
+                .map(|l| assert_eq!(l, [stored]));
+            results.push(("list", listed));
+            let rotated = vault
+                .rotate(stored.vault_secret_id(), &credentials(&second))
+                .await;
+            results.push(("rotate", outcome(&rotated)));
+            let Ok(rotated) = rotated else { return results };
+            // Compared, never printed: a failed assertion must not show the value.
+            let retrieved = vault.retrieve(rotated.vault_secret_id()).await.map(|map| {
+                let value = map.get("api_key").map(|v| v.expose_secret());
+                assert!(
+                    value == Some(second.as_str()),
+                    "the rotated value came back"
+                );
+            });
+            results.push(("retrieve", retrieved));
+            let listed = vault
+                .list(integration)
+                .await
+                .map(|l| assert_eq!(l, [rotated]));
+            results.push(("list", listed));
+            results.push(("delete", vault.delete(rotated.vault_secret_id()).await));
+            results
+        });
+    }
+    {
+        let (vault, integration) = (admin.clone(), integration_id(&t));
+        let values: Vec<String> = (0..2 * USER_ROUNDS).map(|_| secret("conc-user")).collect();
+        workers.spawn(async move {
+            let mut results: Vec<(&str, Result<(), VaultError>)> = Vec::new();
+            for pair in values.chunks(2) {
+                let stored = vault.store(integration, &credentials(&pair[0])).await;
+                results.push(("user store", outcome(&stored)));
+                let Ok(stored) = stored else { break };
+                let listed = vault
+                    .list(integration)
+                    .await
+                    .map(|l| assert_eq!(l, [stored]));
+                results.push(("user list", listed));
+                let rotated = vault
+                    .rotate(stored.vault_secret_id(), &credentials(&pair[1]))
+                    .await;
+                results.push(("user rotate", outcome(&rotated)));
+                let Ok(rotated) = rotated else { break };
+                results.push(("user delete", vault.delete(rotated.vault_secret_id()).await));
+            }
+            results
+        });
+    }
+    let mut calls = 0;
+    let mut errors = Vec::new();
+    while let Some(results) = workers.join_next().await {
+        for (what, result) in results.expect("a worker panicked") {
+            calls += 1;
+            if let Err(error) = shown(what, result) {
+                errors.push(format!("{what}: {error}"));
+            }
+        }
+    }
+    let roles: Vec<(String, i64)> = sqlx::query_as(
+        "select actor_role::text, count(*) from credential_vault.audit_log group by 1 order by 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    report_figure(&format!(
+        "client concurrency: {calls} concurrent calls {}, {} errors, audit roles {roles:?}",
+        route(),
+        errors.len()
+    ));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(calls, SERVICE_WORKERS * 8 + USER_ROUNDS * 4);
+    // Audited (the writes): store, rotate, delete per service worker and per user round.
+    // Nothing as the login roles themselves.
+    assert_eq!(
+        roles,
+        [
+            ("authenticated".to_owned(), (USER_ROUNDS * 3) as i64),
+            ("service_role".to_owned(), (SERVICE_WORKERS * 3) as i64)
+        ]
+    );
+    let left = credential_vault_tests::RowCounts::of(&db.pool).await;
+    assert_eq!((left.vault_secrets, left.credentials), (0, 0));
+    sweep();
+}
+
+#[tokio::test]
+async fn requiring_tls_of_a_server_without_it_is_a_tls_error() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let login = Login::create(&db, SERVICE_LOGIN).await;
+    for mode in [PgSslMode::Require, PgSslMode::VerifyFull] {
+        let vault =
+            ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db).ssl_mode(mode));
+        expect_error(
+            "sslmode=require to a server without TLS",
+            vault.list(integration_id(&t)).await,
+            VaultError::Tls(TlsFailure::NotOffered),
+            "no secure connection: the server does not offer TLS",
+        );
+    }
+    let url = format!(
+        "{}?sslmode=require",
+        login.service_url(&db, &login.password)
+    );
+    let run = cli(&url, &["list", &t.integration.to_string()], None).await;
+    record("cli without TLS stderr", run.stderr.clone());
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (
+            Some(11),
+            "",
+            "credential-vault: no secure connection: the server does not offer TLS\n"
+        )
+    );
+    sweep();
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS, inside tests/harness/with-tls (run with -- --ignored)
+// ---------------------------------------------------------------------------------------------
+
+fn tls_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run inside with-tls"))
+}
+
+/// The login over TCP to `host`, with `sslmode` and `sslrootcert`.
+fn tls_options(
+    login: &Login,
+    db: &TestDatabase,
+    host: &str,
+    mode: PgSslMode,
+    ca: &str,
+) -> PgConnectOptions {
+    login
+        .plain_options(db)
+        .host(host)
+        .ssl_mode(mode)
+        .ssl_root_cert(ca)
+}
+
+/// Whether every session of `user` is encrypted, and how many there are.
+async fn encrypted_sessions(db: &TestDatabase, user: &str) -> (Option<bool>, i64) {
+    sqlx::query_as(
+        "select bool_and(s.ssl), count(*) from pg_stat_activity a join pg_stat_ssl s using (pid)
+         where a.usename = $1",
+    )
+    .bind(user)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+/// Asserts that `user` has a session and that every one is encrypted.
+async fn assert_encrypted(db: &TestDatabase, user: &str, what: &str) {
+    let (encrypted, sessions) = encrypted_sessions(db, user).await;
+    assert!(
+        encrypted == Some(true) && sessions >= 1,
+        "{what}: {sessions} sessions, {encrypted:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs tests/harness/with-tls"]
+async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
+    let (ca, wrong_ca) = (tls_env("CV_TLS_CA"), tls_env("CV_TLS_WRONG_CA"));
+    let (host, other_host) = (tls_env("CV_TLS_HOST"), tls_env("CV_TLS_OTHER_HOST"));
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let login = Login::create(&db, SERVICE_LOGIN).await;
+
+    let verified = ServiceRolePgCredentialVault::connect_lazy(tls_options(
+        &login,
+        &db,
+        &host,
+        PgSslMode::VerifyFull,
+        &ca,
+    ));
+    let stored = shown(
+        "store over verify-full",
+        verified
+            .store(integration_id(&t), &credentials(&secret("tls")))
+            .await,
+    )
+    .expect("verify-full with the right CA and host name");
+    shown(
+        "retrieve over verify-full",
+        verified.retrieve(stored.vault_secret_id()).await,
+    )
+    .expect("retrieve over verify-full");
+    assert_encrypted(&db, &login.name, "verify-full").await;
+    verified.vault().pool().close().await;
+
+    let refused = [
+        (
+            "verify-full, wrong CA",
+            &host,
+            PgSslMode::VerifyFull,
+            &wrong_ca,
+            TlsFailure::UntrustedCertificate,
+            "no secure connection: the server's certificate is not signed by a trusted CA",
+        ),
+        (
+            "verify-ca, wrong CA",
+            &other_host,
+            PgSslMode::VerifyCa,
+            &wrong_ca,
+            TlsFailure::UntrustedCertificate,
+            "no secure connection: the server's certificate is not signed by a trusted CA",
+        ),
+        (
+            "verify-full, wrong host",
+            &other_host,
+            PgSslMode::VerifyFull,
+            &ca,
+            TlsFailure::WrongHost,
+            "no secure connection: the server's certificate is not for this host name",
+        ),
+        // Stricter than libpq's verify-ca: sqlx 0.8.6 skips the name check only for rustls's
+        // older `NotValidForName`, and rustls 0.23 now reports `NotValidForNameContext`, so
+        // verify-ca checks the host name too. Fails closed; this test notices if it changes.
+        (
+            "verify-ca, right CA, another name",
+            &other_host,
+            PgSslMode::VerifyCa,
+            &ca,
+            TlsFailure::WrongHost,
+            "no secure connection: the server's certificate is not for this host name",
+        ),
+    ];
+    // A login of its own, so that no session of the one above can linger in the count.
+    let refused_login = Login::create(&db, SERVICE_LOGIN).await;
+    for (what, host, mode, ca, failure, message) in refused {
+        let vault = ServiceRolePgCredentialVault::connect_lazy(tls_options(
+            &refused_login,
+            &db,
+            host,
+            mode,
+            ca,
+        ));
+        expect_error(
+            what,
+            vault.list(integration_id(&t)).await,
+            VaultError::Tls(failure),
+            message,
+        );
+    }
+    assert_eq!(
+        encrypted_sessions(&db, &refused_login.name).await,
+        (None, 0),
+        "no session was made"
+    );
+
+    // verify-ca with the right CA and name; require encrypts and checks nothing (unlike libpq,
+    // not even when sslrootcert is given).
+    for (what, host, mode, ca) in [
+        ("verify-ca", &host, PgSslMode::VerifyCa, &ca),
+        (
+            "require, an unrelated CA, another name",
+            &other_host,
+            PgSslMode::Require,
+            &wrong_ca,
+        ),
+    ] {
+        let login = Login::create(&db, SERVICE_LOGIN).await;
+        let vault =
+            ServiceRolePgCredentialVault::connect_lazy(tls_options(&login, &db, host, mode, ca));
+        shown(what, vault.list(integration_id(&t)).await).expect(what);
+        assert_encrypted(&db, &login.name, what).await;
+    }
+    sweep();
+}
+
+#[tokio::test]
+#[ignore = "needs tests/harness/with-tls"]
+async fn tls_the_cli_verifies_the_server_and_takes_the_url_from_a_file() {
+    let (ca, wrong_ca, host) = (
+        tls_env("CV_TLS_CA"),
+        tls_env("CV_TLS_WRONG_CA"),
+        tls_env("CV_TLS_HOST"),
+    );
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let login = Login::create(&db, SERVICE_LOGIN).await;
+    let integration = t.integration.to_string();
+    let url = |root: &str| {
+        format!(
+            "postgres://{}:{}@{host}:{}/{}?sslmode=verify-full&sslrootcert={root}",
+            login.name,
+            login.password,
+            login.plain_options(&db).get_port(),
+            db.name
+        )
+    };
+    // The URL on standard input, read as the URL file: it is on no command line and no disk.
+    let file_args = [
+        "--database-url-file",
+        "/dev/stdin",
+        "list",
+        integration.as_str(),
+    ];
+    let listed = cli("", &file_args, Some(&url(&ca))).await;
+    record("cli verify-full stderr", listed.stderr.clone());
+    assert_eq!(
+        (listed.code, listed.stdout.as_str(), listed.stderr.as_str()),
+        (Some(0), "[]\n", "")
+    );
+
+    let refused = cli(&url(&wrong_ca), &["list", &integration], None).await;
+    record("cli wrong CA stderr", refused.stderr.clone());
+    assert_eq!(
+        (
+            refused.code,
+            refused.stdout.as_str(),
+            refused.stderr.as_str()
+        ),
+        (
+            Some(11),
+            "",
+            "credential-vault: no secure connection: the server's certificate is not signed by a trusted CA\n"
+        )
+    );
+    assert!(!refused.stderr.contains(&login.password));
     sweep();
 }
 

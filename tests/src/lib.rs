@@ -45,14 +45,29 @@ pub fn standby_log() -> String {
     std::fs::read_to_string(env("CV_STANDBY_LOG")).expect("the standby's log is readable")
 }
 
-/// Options for a password login over TCP on 127.0.0.1, as an application would connect.
+/// Options for a password login over TCP on 127.0.0.1, as an application would connect: through
+/// the transaction pooler when `tests/harness/with-pgbouncer` runs one, else to the server.
 pub fn tcp_options(database: &str, user: &str, password: &str) -> PgConnectOptions {
     PgConnectOptions::new()
         .host("127.0.0.1")
-        .port(env("PGPORT").parse().expect("PGPORT is a port number"))
+        .port(client_port())
         .username(user)
         .password(password)
         .database(database)
+}
+
+/// Where applications connect: PgBouncer's port under `tests/harness/with-pgbouncer`, else the
+/// server's.
+pub fn client_port() -> u16 {
+    std::env::var("CV_PGBOUNCER_PORT")
+        .unwrap_or_else(|_| env("PGPORT"))
+        .parse()
+        .expect("the port is a number")
+}
+
+/// Whether application logins go through the transaction pooler.
+pub fn through_the_pooler() -> bool {
+    std::env::var_os("CV_PGBOUNCER_PORT").is_some()
 }
 
 /// The password of the `authenticator` login role (the API gateway's connection role).

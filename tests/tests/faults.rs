@@ -127,7 +127,7 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
         .execute(&db.pool)
         .await
         .expect("add the pause trigger");
-    let mut expected = RowCounts::of(&db.pool).await;
+    let expected = RowCounts::of(&db.pool).await;
 
     let mut errors = BTreeMap::<String, usize>::new();
     for round in 0..TERMINATIONS {

@@ -103,7 +103,11 @@ async fn a_standby_serves_reads_under_the_same_rules_and_refuses_writes() {
         let result = call_as(&mut standby, caller, sql, &[arg.as_str()]).await;
         assert_eq!(sqlstate(&result), expected, "{who} on the standby");
         if let Ok(rows) = result {
-            assert_eq!(rows, [reference.clone()], "{who} on the standby");
+            assert_eq!(
+                rows,
+                std::slice::from_ref(&reference),
+                "{who} on the standby"
+            );
         }
         answers.push(expected);
     }
