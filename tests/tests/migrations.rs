@@ -403,7 +403,8 @@ async fn the_snapshot_notices_every_kind_of_change() {
         ),
     ];
     for (change, expected) in changes {
-        let mut connection = PgConnection::connect_with(&db.options())
+        // As postgres, who applies the migrations and so owns what they create.
+        let mut connection = PgConnection::connect_with(&db.postgres_options())
             .await
             .expect("connect");
         let mut tx = connection.begin().await.expect("begin");
