@@ -4,6 +4,7 @@
 //! SECURITY DEFINER; they switch to the extension owner only around their own statements, the
 //! way PostgreSQL's SECURITY DEFINER does (and restore on every exit, including errors).
 
+use std::cell::Cell;
 use std::ffi::CStr;
 
 use pgrx::prelude::*;
@@ -152,14 +153,33 @@ pub fn acting_role() -> String {
 
 /// Runs `f` with the rights of the extension's owner, restoring the caller's identity afterwards.
 pub fn as_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    as_role(extension_owner()?, f)
+}
+
+thread_local! {
+    /// The extension's oid and owner, as last looked up in this backend.
+    static OWNER: Cell<Option<(pg_sys::Oid, pg_sys::Oid)>> = const { Cell::new(None) };
+}
+
+/// The extension's owner, looked up once per backend and again only when the extension is no
+/// longer the same one (dropped and created anew; an update keeps both).
+fn extension_owner() -> Result<pg_sys::Oid> {
+    // SAFETY: an index lookup by name in pg_extension; missing_ok returns InvalidOid.
+    let extension = unsafe { pg_sys::get_extension_oid(c"credential_vault".as_ptr(), true) };
+    if let Some((cached, owner)) = OWNER.get()
+        && cached == extension
+    {
+        return Ok(owner);
+    }
     let owner = read_row(
-        "select extowner from pg_catalog.pg_extension where extname = 'credential_vault'",
-        &[],
+        "select extowner from pg_catalog.pg_extension where oid = $1",
+        &[extension.into()],
         |row| row.get::<pg_sys::Oid>(1),
     )?
     .flatten()
     .ok_or(Error::StatementFailed)?;
-    as_role(owner, f)
+    OWNER.set(Some((extension, owner)));
+    Ok(owner)
 }
 
 /// Runs `f` with the rights of `role`, the way SECURITY DEFINER does, restoring the caller's

@@ -1,8 +1,10 @@
 //! The extension's one error type. Every variant carries a fixed message (never any part of the
 //! input) and a deliberately chosen SQLSTATE; README.md lists them.
 
-use pgrx::PgSqlErrorCode::{self, *};
-use pgrx::pg_sys::panic::ErrorReport;
+use std::ffi::{c_char, c_int};
+
+use pgrx::PgSqlErrorCode;
+use pgrx::pg_sys::{self, AsPgCStr, panic::ErrorReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -64,32 +66,28 @@ pub enum Error {
 }
 
 impl Error {
-    /// P0002 and 40001 are translated to PT404 and PT409 by the SQL wrappers in `sql/api.sql`:
-    /// pgrx can only raise the SQLSTATEs PostgreSQL itself defines.
-    pub fn sqlstate(self) -> PgSqlErrorCode {
+    /// The SQLSTATE each error is raised with: chosen on purpose, so that the API gateway turns
+    /// it into the right HTTP status (PTxyz becomes HTTP xyz).
+    pub fn sqlstate(self) -> &'static str {
         use Error::*;
         match self {
-            NullArgument(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            NotAUuid(_) => ERRCODE_INVALID_TEXT_REPRESENTATION,
-            CredentialsTooLarge => ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
-            InvalidJson => ERRCODE_INVALID_JSON_TEXT,
-            NotAnObject => ERRCODE_SQL_JSON_OBJECT_NOT_FOUND,
-            TooManyEntries => ERRCODE_TOO_MANY_JSON_OBJECT_MEMBERS,
-            DuplicateName => ERRCODE_DUPLICATE_JSON_OBJECT_KEY_VALUE,
-            NoEntries | EmptyName | NonStringValue | EmptyValue => ERRCODE_INVALID_PARAMETER_VALUE,
-            NulCharacter => ERRCODE_UNTRANSLATABLE_CHARACTER,
-            RoleNotAllowed(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
-            IntegrationNotFound | CredentialsNotFound => ERRCODE_NO_DATA_FOUND,
-            ConcurrentChange => ERRCODE_T_R_SERIALIZATION_FAILURE,
-            VaultMissing | VaultRoundTripFailed | NoAuthorizer => {
-                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
-            }
-            StoredCredentialsCorrupt => ERRCODE_DATA_CORRUPTED,
-            ReadOnly => ERRCODE_READ_ONLY_SQL_TRANSACTION,
-            InvalidLinkHook => ERRCODE_INVALID_PARAMETER_VALUE,
-            LinkHookUnusable => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            NoStrongRandom => ERRCODE_SYSTEM_ERROR,
-            StatementFailed => ERRCODE_INTERNAL_ERROR,
+            NullArgument(_) => "22004",
+            NotAUuid(_) => "22P02",
+            CredentialsTooLarge => "22001",
+            InvalidJson => "22032",
+            NotAnObject => "2203C",
+            TooManyEntries => "2203E",
+            DuplicateName => "22030",
+            NoEntries | EmptyName | NonStringValue | EmptyValue | InvalidLinkHook => "22023",
+            NulCharacter => "22P05",
+            RoleNotAllowed(_) => "42501",
+            IntegrationNotFound | CredentialsNotFound => "PT404",
+            ConcurrentChange => "PT409",
+            VaultMissing | VaultRoundTripFailed | NoAuthorizer | LinkHookUnusable => "55000",
+            StoredCredentialsCorrupt => "XX001",
+            ReadOnly => "25006",
+            NoStrongRandom => "58000",
+            StatementFailed => "XX000",
         }
     }
 
@@ -111,15 +109,89 @@ impl Error {
         }
     }
 
-    /// Raises this error as a PostgreSQL ERROR; does not return.
+    /// Raises this error through pgrx, from inside a `#[pg_extern]`; does not return. pgrx can
+    /// only carry the SQLSTATEs PostgreSQL defines, so PT404 and PT409 go out as P0002 and 40001,
+    /// which 0.1.0's SQL wrappers (still served by this library until the update) turn back.
     pub fn raise(self) -> ! {
-        let mut report = ErrorReport::new(self.sqlstate(), self.to_string(), "credential_vault");
+        let code = match self.sqlstate() {
+            "PT404" => "P0002",
+            "PT409" => "40001",
+            code => code,
+        };
+        let code = PgSqlErrorCode::from(sqlstate_code(code));
+        let mut report = ErrorReport::new(code, self.to_string(), "credential_vault");
         if let Some(hint) = self.hint() {
             report = report.set_hint(hint);
         }
         report.report(pgrx::PgLogLevel::ERROR);
         unreachable!("an ERROR report does not return")
     }
+
+    /// Raises this error with its own SQLSTATE through PostgreSQL's ereport; does not return.
+    ///
+    /// # Safety
+    /// The longjmp this ends in skips every Rust frame up to PostgreSQL's: only the raw entry
+    /// points call it, outside pgrx's guard and holding nothing that needs dropping.
+    pub unsafe fn raise_from_entry(self) -> ! {
+        unsafe extern "C-unwind" {
+            fn errstart(elevel: c_int, domain: *const c_char) -> bool;
+            fn errcode(sqlerrcode: c_int) -> c_int;
+            fn errmsg_internal(fmt: *const c_char, ...) -> c_int;
+            fn errhint(fmt: *const c_char, ...) -> c_int;
+            fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
+        }
+        // Copied into PostgreSQL's memory first: no Rust value may be alive at the longjmp.
+        let message = self.to_string().as_pg_cstr();
+        let hint = self.hint().map(|hint| hint.as_pg_cstr());
+        let code = sqlstate_code(self.sqlstate());
+        // SAFETY: an ERROR report never returns from errfinish; the strings live in the
+        // current memory context, which the error's cleanup frees.
+        unsafe {
+            if errstart(pg_sys::PGERROR as c_int, std::ptr::null()) {
+                errcode(code);
+                errmsg_internal(c"%s".as_ptr(), message);
+                if let Some(hint) = hint {
+                    errhint(c"%s".as_ptr(), hint);
+                }
+                errfinish(
+                    c"error.rs".as_ptr(),
+                    line!() as c_int,
+                    c"credential_vault".as_ptr(),
+                );
+            }
+            std::hint::unreachable_unchecked()
+        }
+    }
+}
+
+/// PostgreSQL's MAKE_SQLSTATE: five characters packed six bits each.
+fn sqlstate_code(sqlstate: &str) -> c_int {
+    sqlstate
+        .bytes()
+        .enumerate()
+        .map(|(i, ch)| (((ch - b'0') & 0x3F) as c_int) << (6 * i))
+        .sum()
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_pack_as_postgresql_packs_them() {
+        assert_eq!(
+            sqlstate_code("42501"),
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as c_int
+        );
+        assert_eq!(
+            sqlstate_code("P0002"),
+            PgSqlErrorCode::ERRCODE_NO_DATA_FOUND as c_int
+        );
+        assert_eq!(
+            sqlstate_code("XX000"),
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR as c_int
+        );
+    }
+}

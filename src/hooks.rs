@@ -7,7 +7,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::panic::AssertUnwindSafe;
+
+use pgrx::PgSqlErrorCode;
 use pgrx::fn_call::{Arg, fn_call};
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use uuid::Uuid;
 
@@ -21,7 +25,7 @@ STRICT VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c AS 'MODULE_PATHNAME', 'set_link_hook_wrapper';
 COMMENT ON FUNCTION credential_vault.set_link_hook(regprocedure) IS
-    'Registers the function (integration_id uuid, vault_secret_id uuid, linked boolean) -> void that the extension calls, in the same transaction and with the rights of the role registering it, whenever a secret starts (linked) or stops belonging to an integration.';
+    'Registers the function (integration_id uuid, vault_secret_id uuid, linked boolean) -> void that the extension calls, in the same transaction and with the rights of the role registering it, whenever a secret starts (linked) or stops belonging to an integration. Its errors abort the operation; no_data_found means the integration does not exist.';
 REVOKE ALL ON FUNCTION credential_vault.set_link_hook(regprocedure) FROM PUBLIC;
 "#)]
 fn set_link_hook(hook: pg_sys::Oid) {
@@ -54,7 +58,8 @@ fn set_link_hook(hook: pg_sys::Oid) {
 
 /// Tells the application that secret `id` now belongs to `integration` (`linked`) or no longer
 /// does. The hook runs with the rights of the role that registered it, never the extension
-/// owner's; its errors (an integration that already has credentials, say) abort the operation.
+/// owner's; its errors (an integration that already has credentials, say) abort the operation,
+/// and its no_data_found (P0002) means the integration does not exist (PT404 for the caller).
 pub fn notify_link(integration: Uuid, id: Uuid, linked: bool) -> Result<()> {
     if !link_hook_table_exists()? {
         return Ok(());
@@ -71,17 +76,30 @@ pub fn notify_link(integration: Uuid, id: Uuid, linked: bool) -> Result<()> {
         return Ok(());
     };
     as_role(registrant, || {
-        fn_call::<()>(
-            &hook,
-            &[
-                &Arg::Value(to_pg(integration)),
-                &Arg::Value(to_pg(id)),
-                &Arg::Value(linked),
-            ],
-        )
+        let call = || {
+            fn_call::<()>(
+                &hook,
+                &[
+                    &Arg::Value(to_pg(integration)),
+                    &Arg::Value(to_pg(id)),
+                    &Arg::Value(linked),
+                ],
+            )
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+            Ok(called) => called.map(|_| ()).map_err(|_| Error::LinkHookUnusable),
+            // The hook's "no such integration" is the caller's PT404; the transaction is
+            // aborted by that error at once. Any other error of the hook goes on unchanged.
+            Err(caught) => match caught.downcast_ref::<CaughtError>() {
+                Some(CaughtError::PostgresError(report))
+                    if report.sql_error_code() == PgSqlErrorCode::ERRCODE_NO_DATA_FOUND =>
+                {
+                    Err(Error::IntegrationNotFound)
+                }
+                _ => std::panic::resume_unwind(caught),
+            },
+        }
     })
-    .map(|_| ())
-    .map_err(|_| Error::LinkHookUnusable)
 }
 
 static LINK_HOOK_TABLE_SEEN: AtomicBool = AtomicBool::new(false);

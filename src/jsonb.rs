@@ -27,6 +27,10 @@ impl Jsonb {
         };
         Jsonb(datum.expect("jsonb_in never returns NULL"))
     }
+
+    pub fn datum(self) -> pg_sys::Datum {
+        self.0
+    }
 }
 
 // SAFETY: returns the jsonb datum as the function's result.

@@ -18,11 +18,121 @@ use crate::spi::{read_row, read_rows, run, uuid_arg, write_row};
 use crate::validate::{check_credentials, parse_id};
 use crate::{audit, raise_on_error};
 
-// pg_extern signatures spell the named columns out: pgrx reads them before aliases resolve.
-type Reference = TableIterator<'static, (pgrx::Uuid, TimestampWithTimeZone)>;
+/// A stored secret: its reference and when it was stored.
+pub type Stored = (Uuid, TimestampWithTimeZone);
 
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
+pub fn store(integration_id: Option<&str>, credentials_json: Option<&str>) -> Result<Stored> {
+    let caller = Caller::current();
+    caller.require("store", true)?;
+    let integration = parse_id("integration_id", integration_id)?;
+    check_credentials(credentials_json)?;
+    require_writable()?;
+    caller.require_manage("store", integration, Error::IntegrationNotFound)?;
+    let stored = as_owner(|| {
+        require_vault()?;
+        insert_secret(integration, credentials_json.unwrap_or_default())
+    })?;
+    notify_link(integration, stored.0, true)?;
+    as_owner(|| audit::write("store", &caller.role, integration, stored.0, None))?;
+    Ok(stored)
+}
+
+pub fn retrieve(vault_secret_id: Option<&str>) -> Result<Jsonb> {
+    let caller = Caller::current();
+    caller.require("retrieve", false)?;
+    let id = parse_id("vault_secret_id", vault_secret_id)?;
+    as_owner(|| {
+        require_vault()?;
+        let (integration, plaintext) = read_row(
+            "select c.integration_id, d.decrypted_secret::text \
+             from credential_vault.credentials c \
+             join vault.decrypted_secrets d on d.id = c.vault_secret_id \
+             where c.vault_secret_id = $1",
+            &[uuid_arg(id)],
+            |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?)),
+        )?
+        .ok_or(Error::CredentialsNotFound)?;
+        let plaintext = Zeroizing::new(plaintext.unwrap_or_default());
+        // Anything written around this extension (update_secret) must not reach the jsonb
+        // parser, whose errors quote their input.
+        check_credentials(Some(&plaintext)).map_err(|_| Error::StoredCredentialsCorrupt)?;
+        let integration = integration.map(from_pg).unwrap_or_default();
+        audit::read(&caller, integration, id);
+        Ok(Jsonb::parse_checked(&plaintext))
+    })
+}
+
+pub fn rotate(vault_secret_id: Option<&str>, credentials_json: Option<&str>) -> Result<Stored> {
+    let caller = Caller::current();
+    caller.require("rotate", true)?;
+    let old = parse_id("vault_secret_id", vault_secret_id)?;
+    check_credentials(credentials_json)?;
+    require_writable()?;
+    let integration = as_owner(|| owning_integration(old))?;
+    caller.require_manage("rotate", integration, Error::CredentialsNotFound)?;
+    as_owner(|| {
+        require_vault()?;
+        lock_reference(old)
+    })?;
+    // Old first, so that an application keeping one reference per integration sees the
+    // slot free; nobody else sees either change before the commit.
+    forget_secret(integration, old)?;
+    let stored = as_owner(|| insert_secret(integration, credentials_json.unwrap_or_default()))?;
+    notify_link(integration, stored.0, true)?;
+    as_owner(|| audit::write("rotate", &caller.role, integration, stored.0, Some(old)))?;
+    Ok(stored)
+}
+
+pub fn delete(vault_secret_id: Option<&str>) -> Result<()> {
+    let caller = Caller::current();
+    caller.require("delete", true)?;
+    let id = parse_id("vault_secret_id", vault_secret_id)?;
+    require_writable()?;
+    let integration = as_owner(|| owning_integration(id))?;
+    caller.require_manage("delete", integration, Error::CredentialsNotFound)?;
+    as_owner(|| {
+        require_vault()?;
+        lock_reference(id)
+    })?;
+    forget_secret(integration, id)?;
+    as_owner(|| audit::write("delete", &caller.role, integration, id, None))
+}
+
+pub fn list(integration_id: Option<&str>) -> Result<Vec<Stored>> {
+    let caller = Caller::current();
+    caller.require("list", true)?;
+    let integration = parse_id("integration_id", integration_id)?;
+    caller.require_manage("list", integration, Error::IntegrationNotFound)?;
+    let rows = as_owner(|| {
+        require_vault()?;
+        // Only references whose Vault secret still exists: one deleted around the extension
+        // is reported by credential_vault.health_report() instead.
+        read_rows(
+            "select c.vault_secret_id, c.created_at from credential_vault.credentials c \
+             where c.integration_id = $1 \
+               and exists (select from vault.secrets s where s.id = c.vault_secret_id) \
+             order by c.created_at desc, c.vault_secret_id",
+            &[uuid_arg(integration)],
+            |row| {
+                Ok((
+                    row.get::<pgrx::Uuid>(1)?,
+                    row.get::<TimestampWithTimeZone>(2)?,
+                ))
+            },
+        )
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, created_at)| Some((from_pg(id?), created_at?)))
+        .collect())
+}
+
+// 0.1.0's SQL functions, which its public wrappers call. 0.2.0 declares none of them (its RPC
+// functions are entry::*), but the library keeps them so that a database still at 0.1.0, and
+// the frozen 0.1.0 install script the upgrade test runs, work until ALTER EXTENSION UPDATE.
+// pg_extern signatures spell the named columns out: pgrx reads them before aliases resolve.
+
+#[pg_extern(sql = "")]
 fn store_credentials(
     integration_id: Option<&str>,
     credentials_json: Option<&str>,
@@ -33,54 +143,15 @@ fn store_credentials(
         name!(created_at, TimestampWithTimeZone),
     ),
 > {
-    raise_on_error(|| {
-        let caller = Caller::current();
-        caller.require("store", true)?;
-        let integration = parse_id("integration_id", integration_id)?;
-        check_credentials(credentials_json)?;
-        require_writable()?;
-        caller.require_manage("store", integration, Error::IntegrationNotFound)?;
-        let stored = as_owner(|| {
-            require_vault()?;
-            insert_secret(integration, credentials_json.unwrap_or_default())
-        })?;
-        notify_link(integration, stored.0, true)?;
-        as_owner(|| audit::write("store", &caller.role, integration, stored.0, None))?;
-        Ok(reference(stored))
-    })
+    raise_on_error(|| store(integration_id, credentials_json).map(one_reference))
 }
 
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
+#[pg_extern(sql = "")]
 fn retrieve_credentials(vault_secret_id: Option<&str>) -> Jsonb {
-    raise_on_error(|| {
-        let caller = Caller::current();
-        caller.require("retrieve", false)?;
-        let id = parse_id("vault_secret_id", vault_secret_id)?;
-        as_owner(|| {
-            require_vault()?;
-            let (integration, plaintext) = read_row(
-                "select c.integration_id, d.decrypted_secret::text \
-                 from credential_vault.credentials c \
-                 join vault.decrypted_secrets d on d.id = c.vault_secret_id \
-                 where c.vault_secret_id = $1",
-                &[uuid_arg(id)],
-                |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?)),
-            )?
-            .ok_or(Error::CredentialsNotFound)?;
-            let plaintext = Zeroizing::new(plaintext.unwrap_or_default());
-            // Anything written around this extension (update_secret) must not reach the jsonb
-            // parser, whose errors quote their input.
-            check_credentials(Some(&plaintext)).map_err(|_| Error::StoredCredentialsCorrupt)?;
-            let integration = integration.map(from_pg).unwrap_or_default();
-            audit::read(&caller, integration, id);
-            Ok(Jsonb::parse_checked(&plaintext))
-        })
-    })
+    raise_on_error(|| retrieve(vault_secret_id))
 }
 
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
+#[pg_extern(sql = "")]
 fn rotate_credentials(
     vault_secret_id: Option<&str>,
     credentials_json: Option<&str>,
@@ -91,49 +162,15 @@ fn rotate_credentials(
         name!(created_at, TimestampWithTimeZone),
     ),
 > {
-    raise_on_error(|| {
-        let caller = Caller::current();
-        caller.require("rotate", true)?;
-        let old = parse_id("vault_secret_id", vault_secret_id)?;
-        check_credentials(credentials_json)?;
-        require_writable()?;
-        let integration = as_owner(|| owning_integration(old))?;
-        caller.require_manage("rotate", integration, Error::CredentialsNotFound)?;
-        as_owner(|| {
-            require_vault()?;
-            lock_reference(old)
-        })?;
-        // Old first, so that an application keeping one reference per integration sees the
-        // slot free; nobody else sees either change before the commit.
-        forget_secret(integration, old)?;
-        let stored = as_owner(|| insert_secret(integration, credentials_json.unwrap_or_default()))?;
-        notify_link(integration, stored.0, true)?;
-        as_owner(|| audit::write("rotate", &caller.role, integration, stored.0, Some(old)))?;
-        Ok(reference(stored))
-    })
+    raise_on_error(|| rotate(vault_secret_id, credentials_json).map(one_reference))
 }
 
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
+#[pg_extern(sql = "")]
 fn delete_credentials(vault_secret_id: Option<&str>) {
-    raise_on_error(|| {
-        let caller = Caller::current();
-        caller.require("delete", true)?;
-        let id = parse_id("vault_secret_id", vault_secret_id)?;
-        require_writable()?;
-        let integration = as_owner(|| owning_integration(id))?;
-        caller.require_manage("delete", integration, Error::CredentialsNotFound)?;
-        as_owner(|| {
-            require_vault()?;
-            lock_reference(id)
-        })?;
-        forget_secret(integration, id)?;
-        as_owner(|| audit::write("delete", &caller.role, integration, id, None))
-    })
+    raise_on_error(|| delete(vault_secret_id))
 }
 
-#[pg_extern(stable, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
+#[pg_extern(sql = "")]
 fn list_credentials(
     integration_id: Option<&str>,
 ) -> TableIterator<
@@ -144,36 +181,14 @@ fn list_credentials(
     ),
 > {
     raise_on_error(|| {
-        let caller = Caller::current();
-        caller.require("list", true)?;
-        let integration = parse_id("integration_id", integration_id)?;
-        caller.require_manage("list", integration, Error::IntegrationNotFound)?;
-        let rows = as_owner(|| {
-            require_vault()?;
-            // Only references whose Vault secret still exists: one deleted around the extension
-            // is reported by credential_vault.health_report() instead.
-            read_rows(
-                "select c.vault_secret_id, c.created_at from credential_vault.credentials c \
-                 where c.integration_id = $1 \
-                   and exists (select from vault.secrets s where s.id = c.vault_secret_id) \
-                 order by c.created_at desc, c.vault_secret_id",
-                &[uuid_arg(integration)],
-                |row| {
-                    Ok((
-                        row.get::<pgrx::Uuid>(1)?,
-                        row.get::<TimestampWithTimeZone>(2)?,
-                    ))
-                },
-            )
-        })?;
-        let rows = rows
-            .into_iter()
-            .filter_map(|(id, created_at)| Some((id?, created_at?)));
-        Ok(TableIterator::new(rows.collect::<Vec<_>>()))
+        list(integration_id)
+            .map(|rows| TableIterator::new(rows.into_iter().map(|(id, at)| (to_pg(id), at))))
     })
 }
 
-fn reference((id, created_at): (Uuid, TimestampWithTimeZone)) -> Reference {
+fn one_reference(
+    (id, created_at): Stored,
+) -> TableIterator<'static, (pgrx::Uuid, TimestampWithTimeZone)> {
     TableIterator::once((to_pg(id), created_at))
 }
 

@@ -1,13 +1,19 @@
-//! The extension's statements, run through SPI with bind parameters only. A statement that
-//! PostgreSQL itself fails (a constraint, a read-only transaction, an application hook) raises
-//! that error unchanged; a failure inside pgrx becomes a fixed error.
+//! The extension's statements, run through SPI with bind parameters only. Each is prepared once
+//! per backend and kept (PostgreSQL's plan cache re-plans a kept plan when an object it uses
+//! changes). A statement that PostgreSQL itself fails (a constraint, a read-only transaction, an
+//! application hook) raises that error unchanged; a failure inside pgrx becomes a fixed error.
 //!
 //! Reads and writes are apart on purpose: pgrx gives every statement it runs as a possible write
 //! a transaction id, which a hot standby cannot assign and a read must not cost.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::PgOid;
 use pgrx::prelude::*;
-use pgrx::spi::SpiHeapTupleData;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData, SpiTupleTable};
 use uuid::Uuid;
 
 use crate::caller::to_pg;
@@ -17,15 +23,47 @@ pub fn uuid_arg(id: Uuid) -> DatumWithOid<'static> {
     to_pg(id).into()
 }
 
+thread_local! {
+    /// This backend's kept plans, by statement text (every statement here is a literal).
+    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `sql` through its kept plan, preparing and keeping it on first use.
+fn execute<'conn>(
+    client: &SpiClient<'conn>,
+    sql: &'static str,
+    args: &[DatumWithOid],
+    limit: Option<i64>,
+    write: bool,
+) -> pgrx::spi::Result<SpiTupleTable<'conn>> {
+    // Out of the map before it runs: a statement may fire code that runs statements of its own.
+    let kept = PLANS.with(|plans| plans.borrow().get(sql).cloned());
+    let plan = match kept {
+        Some(plan) => plan,
+        None => {
+            let types: Vec<PgOid> = args.iter().map(|arg| PgOid::from(arg.oid())).collect();
+            let prepared = if write {
+                client.prepare_mut(sql, &types)?
+            } else {
+                client.prepare(sql, &types)?
+            };
+            let plan = Rc::new(prepared.keep());
+            PLANS.with(|plans| plans.borrow_mut().insert(sql, Rc::clone(&plan)));
+            plan
+        }
+    };
+    // A plan prepared as a write runs as one; a read runs read-only until the transaction writes.
+    client.select(&*plan, limit, args)
+}
+
 /// Runs a read and maps its first row, or returns `None` when it returned no rows.
 pub fn read_row<T>(
-    sql: &str,
+    sql: &'static str,
     args: &[DatumWithOid],
     map: impl FnOnce(SpiHeapTupleData) -> pgrx::spi::Result<T>,
 ) -> Result<Option<T>> {
     Spi::connect(|client| {
-        client
-            .select(sql, Some(1), args)?
+        execute(client, sql, args, Some(1), false)?
             .next()
             .map(map)
             .transpose()
@@ -35,13 +73,12 @@ pub fn read_row<T>(
 
 /// Runs a read and maps every row.
 pub fn read_rows<T>(
-    sql: &str,
+    sql: &'static str,
     args: &[DatumWithOid],
     map: impl FnMut(SpiHeapTupleData) -> pgrx::spi::Result<T>,
 ) -> Result<Vec<T>> {
     Spi::connect(|client| {
-        client
-            .select(sql, None, args)?
+        execute(client, sql, args, None, false)?
             .map(map)
             .collect::<pgrx::spi::Result<Vec<T>>>()
     })
@@ -50,13 +87,12 @@ pub fn read_rows<T>(
 
 /// Runs a write (or a locking read) and maps its first row, or returns `None` for no rows.
 pub fn write_row<T>(
-    sql: &str,
+    sql: &'static str,
     args: &[DatumWithOid],
     map: impl FnOnce(SpiHeapTupleData) -> pgrx::spi::Result<T>,
 ) -> Result<Option<T>> {
-    Spi::connect_mut(|client| {
-        client
-            .update(sql, Some(1), args)?
+    Spi::connect(|client| {
+        execute(client, sql, args, Some(1), true)?
             .next()
             .map(map)
             .transpose()
@@ -65,6 +101,7 @@ pub fn write_row<T>(
 }
 
 /// Runs a write for its effect.
-pub fn run(sql: &str, args: &[DatumWithOid]) -> Result<()> {
-    Spi::run_with_args(sql, args).map_err(|_| Error::StatementFailed)
+pub fn run(sql: &'static str, args: &[DatumWithOid]) -> Result<()> {
+    Spi::connect(|client| execute(client, sql, args, None, true).map(|_| ()))
+        .map_err(|_| Error::StatementFailed)
 }
