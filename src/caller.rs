@@ -157,29 +157,31 @@ pub fn as_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
 }
 
 thread_local! {
-    /// The extension's oid and owner, as last looked up in this backend.
-    static OWNER: Cell<Option<(pg_sys::Oid, pg_sys::Oid)>> = const { Cell::new(None) };
+    /// The extension's owner, as last looked up in this backend.
+    static OWNER: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
 }
 
-/// The extension's owner, looked up once per backend and again only when the extension is no
-/// longer the same one (dropped and created anew; an update keeps both).
+/// The extension's owner, looked up once per backend and again after any relation cache
+/// invalidation (see `forget_owner`).
 fn extension_owner() -> Result<pg_sys::Oid> {
-    // SAFETY: an index lookup by name in pg_extension; missing_ok returns InvalidOid.
-    let extension = unsafe { pg_sys::get_extension_oid(c"credential_vault".as_ptr(), true) };
-    if let Some((cached, owner)) = OWNER.get()
-        && cached == extension
-    {
+    if let Some(owner) = OWNER.get() {
         return Ok(owner);
     }
     let owner = read_row(
-        "select extowner from pg_catalog.pg_extension where oid = $1",
-        &[extension.into()],
+        "select extowner from pg_catalog.pg_extension where extname = 'credential_vault'",
+        &[],
         |row| row.get::<pg_sys::Oid>(1),
     )?
     .flatten()
     .ok_or(Error::StatementFailed)?;
-    OWNER.set(Some((extension, owner)));
+    OWNER.set(Some(owner));
     Ok(owner)
+}
+
+/// Dropping, re-creating or re-owning the extension invalidates its tables' relation cache
+/// entries, in this backend and in every other, so any such invalidation drops the cached owner.
+pub fn forget_owner() {
+    OWNER.set(None);
 }
 
 /// Runs `f` with the rights of `role`, the way SECURITY DEFINER does, restoring the caller's

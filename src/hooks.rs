@@ -104,6 +104,11 @@ pub fn notify_link(integration: Uuid, id: Uuid, linked: bool) -> Result<()> {
 
 static LINK_HOOK_TABLE_SEEN: AtomicBool = AtomicBool::new(false);
 
+/// An update that creates the table, or a drop, invalidates relation cache entries.
+pub fn forget_link_hook_table() {
+    LINK_HOOK_TABLE_SEEN.store(false, Ordering::Relaxed);
+}
+
 /// Whether the schema has the link hook's table: this library also serves a database whose
 /// extension is still at 0.1.0 (its files updated, `ALTER EXTENSION ... UPDATE` not yet run),
 /// where the application's triggers did the linking.

@@ -20,6 +20,23 @@ mod validate;
 pub extern "C-unwind" fn _PG_init() {
     // SAFETY: a backend is single-threaded, and this runs when the library is loaded.
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    // SAFETY: registers a callback that only resets this backend's caches.
+    unsafe {
+        pgrx::pg_sys::CacheRegisterRelcacheCallback(
+            Some(forget_caches),
+            pgrx::pg_sys::Datum::from(0),
+        )
+    };
+}
+
+/// The per-backend caches of what the catalogs say (the extension's owner, that Vault and the
+/// link hook's table exist) are dropped on every relation cache invalidation, which a drop,
+/// create, update or change of owner of either extension causes, in every backend.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn forget_caches(_arg: pgrx::pg_sys::Datum, _relation: pgrx::pg_sys::Oid) {
+    caller::forget_owner();
+    operations::forget_vault();
+    hooks::forget_link_hook_table();
 }
 
 /// Runs an operation and raises its error, if any, as a PostgreSQL ERROR.

@@ -205,6 +205,11 @@ pub fn require_writable() -> Result<()> {
 
 static VAULT_CHECKED: AtomicBool = AtomicBool::new(false);
 
+/// Vault dropped or created anew invalidates its tables' relation cache entries.
+pub fn forget_vault() {
+    VAULT_CHECKED.store(false, Ordering::Relaxed);
+}
+
 /// Vault's objects are looked up once per backend; a missing Vault is a clear error instead of
 /// "relation does not exist".
 pub fn require_vault() -> Result<()> {

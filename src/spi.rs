@@ -62,8 +62,26 @@ pub fn read_row<T>(
     args: &[DatumWithOid],
     map: impl FnOnce(SpiHeapTupleData) -> pgrx::spi::Result<T>,
 ) -> Result<Option<T>> {
+    first_row(sql, args, map, false)
+}
+
+/// Runs a write (or a locking read) and maps its first row, or returns `None` for no rows.
+pub fn write_row<T>(
+    sql: &'static str,
+    args: &[DatumWithOid],
+    map: impl FnOnce(SpiHeapTupleData) -> pgrx::spi::Result<T>,
+) -> Result<Option<T>> {
+    first_row(sql, args, map, true)
+}
+
+fn first_row<T>(
+    sql: &'static str,
+    args: &[DatumWithOid],
+    map: impl FnOnce(SpiHeapTupleData) -> pgrx::spi::Result<T>,
+    write: bool,
+) -> Result<Option<T>> {
     Spi::connect(|client| {
-        execute(client, sql, args, Some(1), false)?
+        execute(client, sql, args, Some(1), write)?
             .next()
             .map(map)
             .transpose()
@@ -81,21 +99,6 @@ pub fn read_rows<T>(
         execute(client, sql, args, None, false)?
             .map(map)
             .collect::<pgrx::spi::Result<Vec<T>>>()
-    })
-    .map_err(|_| Error::StatementFailed)
-}
-
-/// Runs a write (or a locking read) and maps its first row, or returns `None` for no rows.
-pub fn write_row<T>(
-    sql: &'static str,
-    args: &[DatumWithOid],
-    map: impl FnOnce(SpiHeapTupleData) -> pgrx::spi::Result<T>,
-) -> Result<Option<T>> {
-    Spi::connect(|client| {
-        execute(client, sql, args, Some(1), true)?
-            .next()
-            .map(map)
-            .transpose()
     })
     .map_err(|_| Error::StatementFailed)
 }
