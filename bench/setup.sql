@@ -1,0 +1,98 @@
+-- The benchmark's own objects, in schema bench, created as postgres before bench/baseline.sql.
+-- pgbench has only integer variables: every retrieve picks a key 1..N and resolves it to a Vault
+-- secret id by a primary-key lookup in the same statement (raw, wrapper and ours alike).
+create schema bench;
+grant usage on schema bench to service_role;
+create table bench.raw_ids (n int primary key, id uuid not null);
+create table bench.our_ids (n int primary key, id uuid not null);
+-- One integration per measured store of ours: client c's i-th store uses key c * 1000000 + i.
+create table bench.spare (n bigint primary key, id uuid not null);
+grant select, insert on bench.raw_ids, bench.our_ids, bench.spare to service_role;
+-- Without the app's migrations nobody granted these; with them this repeats their grant.
+grant execute on function public.vault_store_integration_credentials(text, text),
+                          public.vault_retrieve_integration_credentials(text) to service_role;
+
+-- A synthetic credentials document (never a real one), the same shape for every secret.
+create function bench.payload(n bigint) returns text language sql immutable as $$
+  select pg_catalog.json_build_object('api_key', 'sk-bench-' || pg_catalog.md5(n::text),
+                                      'client_id', 'client-1')::text
+$$;
+
+-- An integration for one store of ours: a row of the app's table when the migrations are
+-- applied (the app keeps one credential reference per integration), else just an id.
+create function bench.new_integration() returns uuid language plpgsql as $$
+declare
+  integration uuid;
+begin
+  if pg_catalog.to_regclass('public.organization_integrations') is null then
+    return gen_random_uuid();
+  end if;
+  insert into public.organization_integrations (organization_id, provider, display_name)
+  select o.id, 'bench', 'Benchmark' from public.organizations o where o.name = 'Benchmark'
+  returning id into integration;
+  return integration;
+end
+$$;
+do $$
+begin
+  if pg_catalog.to_regclass('public.organizations') is not null then
+    insert into public.organizations (name) values ('Benchmark');
+  end if;
+end
+$$;
+
+-- Grow each population to size, 10,000 per transaction; called as service_role. Raw secrets
+-- through vault.create_secret, ours through the product's store: no second writer.
+create procedure bench.grow_raw(size int) language plpgsql as $$
+declare
+  have int := (select coalesce(max(n), 0) from bench.raw_ids);
+begin
+  while have < size loop
+    insert into bench.raw_ids (n, id)
+    select k, vault.create_secret(bench.payload(k))
+    from generate_series(have + 1, least(have + 10000, size)) k;
+    have := least(have + 10000, size);
+    commit;
+  end loop;
+end
+$$;
+create procedure bench.grow_ours(size int) language plpgsql as $$
+declare
+  have int := (select coalesce(max(n), 0) from bench.our_ids);
+begin
+  while have < size loop
+    insert into bench.our_ids (n, id)
+    select k, (public.vault_store_integration_credentials(bench.new_integration()::text,
+                                                          bench.payload(k))).vault_secret_id
+    from generate_series(have + 1, least(have + 10000, size)) k;
+    have := least(have + 10000, size);
+    commit;
+  end loop;
+end
+$$;
+
+-- Before a round's stores: keys 1..cap for each of clients (as postgres).
+create procedure bench.prepare_spare(clients int, cap int) language sql as $$
+  insert into bench.spare (n, id)
+  select c * 1000000::bigint + i, bench.new_integration()
+  from generate_series(0, clients - 1) c, generate_series(1, cap) i
+  where not exists (select from bench.spare s where s.n = c * 1000000::bigint + i)
+$$;
+
+-- After a round's stores: removes what they added, so every measurement sees N. Ours through
+-- the product's purge (counts[c] = stores client c-1 made), then the raw and wrapper secrets.
+create procedure bench.cleanup(since timestamptz, counts int[]) language plpgsql as $$
+declare
+  used uuid[];
+begin
+  select coalesce(array_agg(s.id), '{}') into used
+  from bench.spare s, generate_subscripts(counts, 1) c
+  where s.n between (c - 1) * 1000000::bigint + 1 and (c - 1) * 1000000::bigint + counts[c];
+  perform credential_vault.purge_integration(u) from unnest(used) u;
+  if pg_catalog.to_regclass('public.organization_integrations') is not null then
+    delete from public.organization_integrations i where i.id = any (used);
+  end if;
+  delete from bench.spare s where s.id = any (used);
+  delete from vault.secrets s where s.created_at >= since;
+end
+$$;
