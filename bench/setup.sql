@@ -14,57 +14,39 @@ grant execute on function public.vault_store_integration_credentials(text, text)
 
 -- A synthetic credentials document (never a real one), the same shape for every secret.
 create function bench.payload(n bigint) returns text language sql immutable as $$
-  select pg_catalog.json_build_object('api_key', 'sk-bench-' || pg_catalog.md5(n::text),
-                                      'client_id', 'client-1')::text
+  select json_build_object('api_key', 'sk-bench-' || md5(n::text), 'client_id', 'client-1')::text
 $$;
 
 -- An integration for one store of ours: a row of the app's table when the migrations are
 -- applied (the app keeps one credential reference per integration), else just an id.
 create function bench.new_integration() returns uuid language plpgsql as $$
 declare
-  integration uuid;
+  integration uuid := gen_random_uuid();
 begin
-  if pg_catalog.to_regclass('public.organization_integrations') is null then
-    return gen_random_uuid();
+  if to_regclass('public.organization_integrations') is not null then
+    insert into public.organizations (id, name) values (integration, 'Benchmark');
+    insert into public.organization_integrations (id, organization_id, provider, display_name)
+    values (integration, integration, 'bench', 'Benchmark');
   end if;
-  insert into public.organization_integrations (organization_id, provider, display_name)
-  select o.id, 'bench', 'Benchmark' from public.organizations o where o.name = 'Benchmark'
-  returning id into integration;
   return integration;
-end
-$$;
-do $$
-begin
-  if pg_catalog.to_regclass('public.organizations') is not null then
-    insert into public.organizations (name) values ('Benchmark');
-  end if;
 end
 $$;
 
 -- Grow each population to size, 10,000 per transaction; called as service_role. Raw secrets
 -- through vault.create_secret, ours through the product's store: no second writer.
-create procedure bench.grow_raw(size int) language plpgsql as $$
+create procedure bench.grow(raw boolean, size int) language plpgsql as $$
 declare
-  have int := (select coalesce(max(n), 0) from bench.raw_ids);
+  have int := (select coalesce(max(n), 0) from bench.raw_ids where raw) + (select coalesce(max(n), 0) from bench.our_ids where not raw);
 begin
   while have < size loop
-    insert into bench.raw_ids (n, id)
-    select k, vault.create_secret(bench.payload(k))
-    from generate_series(have + 1, least(have + 10000, size)) k;
-    have := least(have + 10000, size);
-    commit;
-  end loop;
-end
-$$;
-create procedure bench.grow_ours(size int) language plpgsql as $$
-declare
-  have int := (select coalesce(max(n), 0) from bench.our_ids);
-begin
-  while have < size loop
-    insert into bench.our_ids (n, id)
-    select k, (public.vault_store_integration_credentials(bench.new_integration()::text,
-                                                          bench.payload(k))).vault_secret_id
-    from generate_series(have + 1, least(have + 10000, size)) k;
+    if raw then
+      insert into bench.raw_ids (n, id) select k, vault.create_secret(bench.payload(k))
+      from generate_series(have + 1, least(have + 10000, size)) k;
+    else
+      insert into bench.our_ids (n, id)
+      select k, (public.vault_store_integration_credentials(bench.new_integration()::text, bench.payload(k))).vault_secret_id
+      from generate_series(have + 1, least(have + 10000, size)) k;
+    end if;
     have := least(have + 10000, size);
     commit;
   end loop;
@@ -73,8 +55,7 @@ $$;
 
 -- Before a round's stores: keys 1..cap for each of clients (as postgres).
 create procedure bench.prepare_spare(clients int, cap int) language sql as $$
-  insert into bench.spare (n, id)
-  select c * 1000000::bigint + i, bench.new_integration()
+  insert into bench.spare (n, id) select c * 1000000::bigint + i, bench.new_integration()
   from generate_series(0, clients - 1) c, generate_series(1, cap) i
   where not exists (select from bench.spare s where s.n = c * 1000000::bigint + i)
 $$;
@@ -83,14 +64,12 @@ $$;
 -- the product's purge (counts[c] = stores client c-1 made), then the raw and wrapper secrets.
 create procedure bench.cleanup(since timestamptz, counts int[]) language plpgsql as $$
 declare
-  used uuid[];
+  used uuid[] := (select coalesce(array_agg(s.id), '{}') from bench.spare s, generate_subscripts(counts, 1) c
+                  where s.n between (c - 1) * 1000000::bigint + 1 and (c - 1) * 1000000::bigint + counts[c]);
 begin
-  select coalesce(array_agg(s.id), '{}') into used
-  from bench.spare s, generate_subscripts(counts, 1) c
-  where s.n between (c - 1) * 1000000::bigint + 1 and (c - 1) * 1000000::bigint + counts[c];
   perform credential_vault.purge_integration(u) from unnest(used) u;
-  if pg_catalog.to_regclass('public.organization_integrations') is not null then
-    delete from public.organization_integrations i where i.id = any (used);
+  if to_regclass('public.organizations') is not null then
+    delete from public.organizations o where o.id = any (used);  -- and their integrations
   end if;
   delete from bench.spare s where s.id = any (used);
   delete from vault.secrets s where s.created_at >= since;

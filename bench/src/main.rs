@@ -46,47 +46,18 @@ struct Args {
     out: PathBuf,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Op {
-    Retrieve,
-    Store,
+/// (operation, implementation, pgbench script), from bench/scripts.sql.
+fn scripts() -> Vec<(&'static str, &'static str, &'static str)> {
+    let text = include_str!("../scripts.sql");
+    let parts = text.split("\n--- ").skip(1);
+    parts
+        .filter_map(|part| {
+            let (header, script) = part.split_once('\n')?;
+            let (op, implementation) = header.split_once(' ')?;
+            Some((op, implementation, script))
+        })
+        .collect()
 }
-
-/// (operation, implementation, pgbench script). Retrieves pick a key uniformly in 1..N.
-const SCRIPTS: [(Op, &str, &str); 7] = [
-    (Op::Retrieve, "floor", "select 1;\n"),
-    (
-        Op::Retrieve,
-        "raw",
-        "\\set k random(1, :n)\nselect decrypted_secret from vault.decrypted_secrets \
-         where id = (select id from bench.raw_ids where n = :k);\n",
-    ),
-    (
-        Op::Retrieve,
-        "wrapper",
-        "\\set k random(1, :n)\nselect bench.retrieve_integration_credentials(\
-         (select id::text from bench.raw_ids where n = :k));\n",
-    ),
-    (
-        Op::Retrieve,
-        "ours",
-        "\\set k random(1, :n)\nselect public.vault_retrieve_integration_credentials(\
-         (select id::text from bench.our_ids where n = :k));\n",
-    ),
-    (Op::Store, "raw", "select vault.create_secret(:payload);\n"),
-    (
-        Op::Store,
-        "wrapper",
-        "\\set i :i + 1\nselect bench.store_integration_credentials(\
-         (select id::text from bench.spare where n = :client_id * 1000000 + :i), :payload);\n",
-    ),
-    (
-        Op::Store,
-        "ours",
-        "\\set i :i + 1\nselect public.vault_store_integration_credentials(\
-         (select id::text from bench.spare where n = :client_id * 1000000 + :i), :payload);\n",
-    ),
-];
 
 /// The measured stores' credentials: synthetic, the population's shape (bench.payload).
 const PAYLOAD: &str =
@@ -117,6 +88,7 @@ impl Sample {
 }
 
 type Key = (u32, u32, String, &'static str, &'static str);
+type Samples = BTreeMap<Key, Sample>;
 
 fn main() {
     if let Err(error) = run(&Args::parse()) {
@@ -126,7 +98,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<()> {
-    let started = Instant::now();
+    let (started, machine) = (Instant::now(), machine());
     let vault = std::env::var("CV_VAULT_KIND")
         .map_err(|_| "CV_VAULT_KIND is not set: run inside tests/harness/with-cluster")?;
     let superuser = std::env::var("CV_SUPERUSER")?;
@@ -134,12 +106,19 @@ fn run(args: &Args) -> Result<()> {
         .arg("--pkglibdir")
         .output()?;
     let library =
-        PathBuf::from(String::from_utf8(pkglibdir.stdout)?.trim()).join("credential_vault.so");
-    let build = if has_debug_info(&library)? {
-        "debug"
-    } else {
-        "release"
-    };
+        Path::new(String::from_utf8(pkglibdir.stdout)?.trim()).join("credential_vault.so");
+    // A debug build carries DWARF sections; the release profile (workspace Cargo.toml) has none.
+    let sections = Command::new("readelf").arg("-SW").arg(&library).output()?;
+    if !sections.status.success() {
+        return Err(format!(
+            "readelf -S {}: {}",
+            library.display(),
+            String::from_utf8_lossy(&sections.stderr)
+        )
+        .into());
+    }
+    let build = ["release", "debug"]
+        [usize::from(String::from_utf8_lossy(&sections.stdout).contains(".debug_info"))];
     println!(
         "bench: Vault {vault}, {build} build ({})",
         library.display()
@@ -156,118 +135,107 @@ fn run(args: &Args) -> Result<()> {
     let mut sizes = args.sizes.clone();
     sizes.sort_unstable();
     sizes.dedup();
-    if sizes.first() == Some(&0) || args.clients.contains(&0) || args.seconds == 0 {
-        return Err("sizes, clients and seconds must be positive".into());
-    }
-    if args.warmup >= f64::from(args.seconds) {
-        return Err("--warmup must be shorter than --seconds".into());
+    if sizes.first() == Some(&0)
+        || args.clients.contains(&0)
+        || args.warmup >= f64::from(args.seconds)
+    {
+        return Err("sizes and clients must be positive, --warmup shorter than --seconds".into());
     }
 
-    // fsync: the harness starts clusters with it off, which would make synchronous_commit moot.
-    let fsync_on = "alter system set fsync = on";
-    psql(&superuser, "", fsync_on, &[])?;
-    psql(&superuser, "", "select pg_reload_conf()", &[])?;
-    while psql("postgres", "", "show fsync", &[])? != "on" {
+    // The harness starts clusters with fsync off, which would make synchronous_commit moot.
+    psql(
+        &superuser,
+        "",
+        "alter system set fsync = on; select pg_reload_conf();",
+        &[],
+    )?;
+    while pg("show fsync", &[])? != "on" {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    psql("postgres", "", include_str!("../setup.sql"), &[])?;
-    psql("postgres", "", include_str!("../baseline.sql"), &[])?;
-    let migrations = psql(
-        "postgres",
-        "",
+    pg(
+        concat!(
+            include_str!("../setup.sql"),
+            include_str!("../baseline.sql")
+        ),
+        &[],
+    )?;
+    let migrations = pg(
         "select to_regclass('public.organization_integrations') is not null",
         &[],
     )? == "t";
-    let server_version = psql("postgres", "", "show server_version", &[])?;
-
+    let scripts = scripts();
     let tmp = std::env::temp_dir().join(format!("cv-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    for (i, (_, _, script)) in SCRIPTS.iter().enumerate() {
+    for (i, (_, _, script)) in scripts.iter().enumerate() {
         std::fs::write(tmp.join(format!("{i}.sql")), script)?;
     }
-    let mut samples: BTreeMap<Key, Sample> = BTreeMap::new();
+    let mut samples = Samples::new();
     let mut population = Vec::new();
-    // Stores per second and client, per clients, to size the spare integrations; raised as measured.
+    // Stores per second and client, per clients: sizes the spare integrations; raised as measured.
     let mut store_rates: BTreeMap<u32, f64> = BTreeMap::new();
     for &size in &sizes {
         let grow = Instant::now();
-        let size_var = [("size", size.to_string())];
-        let raw = spawn_psql(
-            "postgres",
-            AS_SERVICE,
-            "call bench.grow_raw(:size)",
-            &size_var,
-        )?;
+        let var = [("size", size.to_string())];
+        let raw = spawn_psql("postgres", AS_SERVICE, "call bench.grow(true, :size)", &var)?;
         let ours = spawn_psql(
             "postgres",
             AS_SERVICE,
-            "call bench.grow_ours(:size)",
-            &size_var,
+            "call bench.grow(false, :size)",
+            &var,
         )?;
-        finish(raw)?;
-        finish(ours)?;
-        psql(&superuser, "", "vacuum analyze", &[])?;
-        psql(&superuser, "", "checkpoint", &[])?;
+        finish(raw).and(finish(ours))?;
+        psql(&superuser, "", "vacuum analyze; checkpoint;", &[])?;
         let seconds = grow.elapsed().as_secs_f64();
         println!("bench: populated {size} secrets of each kind in {seconds:.1} s");
         population.push(json!({"size": size, "seconds": seconds}));
-        for sync in &args.synchronous_commit {
-            for &clients in &args.clients {
-                println!(
-                    "bench: measuring {size} secrets, {clients} clients, synchronous_commit {sync}"
-                );
-                let store_rate = store_rates
-                    .entry(clients)
-                    .or_insert(6000.0 / f64::from(clients));
-                for round in 0..args.rounds {
-                    for op in [Op::Retrieve, Op::Store] {
-                        let mut order: Vec<usize> =
-                            (0..SCRIPTS.len()).filter(|&i| SCRIPTS[i].0 == op).collect();
-                        if round % 2 == 1 {
-                            order.reverse();
-                        }
-                        let cap = (*store_rate * f64::from(args.seconds) * 1.5) as u32 + 200;
-                        let since = psql("postgres", "", "select now()", &[])?;
-                        if op == Op::Store {
-                            let vars = [("clients", clients.to_string()), ("cap", cap.to_string())];
-                            psql(
-                                "postgres",
-                                "",
-                                "call bench.prepare_spare(:clients, :cap)",
-                                &vars,
-                            )?;
-                        }
-                        let mut counts = vec![0u64; clients as usize];
-                        for i in order {
-                            let run = pgbench(args, &tmp, i, size, clients, sync)?;
-                            let (op_, implementation, _) = SCRIPTS[i];
-                            if op_ == Op::Store && implementation == "ours" {
-                                *store_rate = store_rate.max(run.1 / f64::from(clients));
-                                counts = run.2.clone();
-                                if run.2.iter().any(|&c| c >= u64::from(cap)) {
-                                    return Err("ran out of spare integrations".into());
-                                }
+        for (sync, &clients) in args
+            .synchronous_commit
+            .iter()
+            .flat_map(|s| args.clients.iter().map(move |c| (s, c)))
+        {
+            println!(
+                "bench: measuring {size} secrets, {clients} clients, synchronous_commit {sync}"
+            );
+            let rate = store_rates
+                .entry(clients)
+                .or_insert(6000.0 / f64::from(clients));
+            for round in 0..args.rounds {
+                for op in ["retrieve", "store"] {
+                    let mut order: Vec<usize> =
+                        (0..scripts.len()).filter(|&i| scripts[i].0 == op).collect();
+                    if round % 2 == 1 {
+                        order.reverse();
+                    }
+                    let cap = (*rate * f64::from(args.seconds) * 1.5) as u32 + 200;
+                    let since = pg("select now()", &[])?;
+                    if op == "store" {
+                        let vars = [("clients", clients.to_string()), ("cap", cap.to_string())];
+                        pg("call bench.prepare_spare(:clients, :cap)", &vars)?;
+                    }
+                    let mut counts = String::from("{}");
+                    for i in order {
+                        let (op, implementation, _) = scripts[i];
+                        let (run, per_client) =
+                            pgbench(args, &tmp.join(format!("{i}.sql")), (size, clients, sync))?;
+                        if op == "store" && implementation == "ours" {
+                            *rate = rate.max(run.throughput() / f64::from(clients));
+                            if per_client.iter().any(|&c| c >= u64::from(cap)) {
+                                return Err("ran out of spare integrations".into());
                             }
-                            let key = (size, clients, sync.clone(), name(op_), implementation);
-                            let sample = samples.entry(key).or_default();
-                            sample.transactions += run.0.transactions;
-                            sample.seconds += run.0.seconds;
-                            sample.latencies_us.extend(run.0.latencies_us);
-                            sample.errors += run.0.errors;
+                            counts = format!("{per_client:?}")
+                                .replace('[', "{")
+                                .replace(']', "}");
                         }
-                        if op == Op::Store {
-                            let counts: Vec<String> = counts.iter().map(u64::to_string).collect();
-                            let vars = [
-                                ("since", since),
-                                ("counts", format!("{{{}}}", counts.join(","))),
-                            ];
-                            psql(
-                                "postgres",
-                                "",
-                                "call bench.cleanup(:'since', :'counts')",
-                                &vars,
-                            )?;
-                        }
+                        let key = (size, clients, sync.clone(), op, implementation);
+                        let sample = samples.entry(key).or_default();
+                        sample.transactions += run.transactions;
+                        sample.seconds += run.seconds;
+                        sample.latencies_us.extend(run.latencies_us);
+                        sample.errors += run.errors;
+                    }
+                    if op == "store" {
+                        let vars = [("since", since), ("counts", counts)];
+                        pg("call bench.cleanup(:'since', :'counts')", &vars)?;
                     }
                 }
             }
@@ -278,7 +246,7 @@ fn run(args: &Args) -> Result<()> {
     let facts = json!({
         "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "smoke": args.smoke, "vault": vault, "build": build, "migrations": migrations,
-        "postgresql": server_version, "machine": machine(),
+        "postgresql": pg("show server_version", &[])?, "machine": machine,
         "library": {"path": library, "bytes": std::fs::metadata(&library)?.len()},
         "config": {"sizes": sizes, "clients": args.clients, "synchronous_commit": args.synchronous_commit,
                    "seconds": args.seconds, "rounds": args.rounds, "warmup": args.warmup,
@@ -302,10 +270,8 @@ fn run(args: &Args) -> Result<()> {
     let mut results = facts;
     results["measurements"] = Value::Array(measurements);
     results["targets"] = Value::Array(targets);
-    std::fs::write(
-        out.join("latest.json"),
-        serde_json::to_string_pretty(&results)? + "\n",
-    )?;
+    let json = serde_json::to_string_pretty(&results)? + "\n";
+    std::fs::write(out.join("latest.json"), json)?;
     std::fs::write(out.join("latest.md"), markdown)?;
     chart::draw(&samples, &out.join("latest.png"))?;
     println!("bench: wrote {}/latest.{{md,json,png}}", out.display());
@@ -315,36 +281,44 @@ fn run(args: &Args) -> Result<()> {
 const AS_SERVICE: &str = "-c role=service_role";
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin/";
 
-fn name(op: Op) -> &'static str {
-    match op {
-        Op::Retrieve => "retrieve",
-        Op::Store => "store",
-    }
-}
-
-/// One pgbench run of SCRIPTS[i]: what it measured after the warm-up, its throughput per
-/// second, and how many transactions each client ran (warm-up included).
+/// One pgbench run of script i: what it measured after the warm-up, and how many transactions
+/// each client ran (warm-up included).
 fn pgbench(
     args: &Args,
-    tmp: &Path,
-    i: usize,
-    size: u32,
-    clients: u32,
-    sync: &str,
-) -> Result<(Sample, f64, Vec<u64>)> {
+    script: &Path,
+    (size, clients, sync): (u32, u32, &str),
+) -> Result<(Sample, Vec<u64>)> {
+    let tmp = script.parent().ok_or("no directory")?;
     let logs = tmp.join("logs");
     let _ = std::fs::remove_dir_all(&logs);
     std::fs::create_dir_all(&logs)?;
     let threads = clients.min(std::thread::available_parallelism()?.get() as u32);
     let output = Command::new(PG_BIN.to_owned() + "pgbench")
-        .args(["-n", "-M", "prepared", "-l"])
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-l",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &threads.to_string(),
+        ])
+        .args([
+            "-T",
+            &args.seconds.to_string(),
+            "-D",
+            &format!("n={size}"),
+            "-D",
+            "i=0",
+            "-D",
+        ])
+        .args([
+            format!("payload={PAYLOAD}"),
+            format!("--log-prefix={}/tx", logs.display()),
+        ])
         .arg("-f")
-        .arg(tmp.join(format!("{i}.sql")))
-        .arg(format!("--log-prefix={}", logs.join("tx").display()))
-        .args(["-c", &clients.to_string(), "-j", &threads.to_string()])
-        .args(["-T", &args.seconds.to_string()])
-        .args(["-D", &format!("n={size}"), "-D", "i=0", "-D"])
-        .arg(format!("payload={PAYLOAD}"))
+        .arg(script)
         .env("PGUSER", "postgres")
         .env(
             "PGOPTIONS",
@@ -353,10 +327,8 @@ fn pgbench(
         .output()?;
     let mut sample = Sample::default();
     if !output.status.success() {
-        let (op, implementation, _) = SCRIPTS[i];
         eprintln!(
-            "bench: pgbench {} {implementation} failed: {}",
-            name(op),
+            "bench: pgbench failed: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         );
         sample.errors += 1;
@@ -366,12 +338,10 @@ fn pgbench(
     for entry in std::fs::read_dir(&logs)? {
         for line in std::fs::read_to_string(entry?.path())?.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let (Some(c), Some(t), Some(s), Some(us)) = (f.first(), f.get(1), f.get(4), f.get(5))
-            else {
-                continue;
-            };
-            let done = s.parse::<f64>()? + us.parse::<f64>()? / 1e6;
-            rows.push((c.parse()?, t.parse()?, f[2].parse().ok(), done));
+            if let [c, t, latency, _, s, us, ..] = f[..] {
+                let done = s.parse::<f64>()? + us.parse::<f64>()? / 1e6;
+                rows.push((c.parse()?, t.parse()?, latency.parse().ok(), done));
+            }
         }
     }
     let mut counts = vec![0u64; clients as usize];
@@ -389,23 +359,17 @@ fn pgbench(
     }
     sample.transactions = sample.latencies_us.len() as u64;
     sample.seconds = (last - cut).max(0.0);
-    let rate = sample.throughput();
-    Ok((sample, rate, counts))
+    Ok((sample, counts))
 }
 
-fn report(
-    samples: &BTreeMap<Key, Sample>,
-    sizes: &[u32],
-    args: &Args,
-    migrations: bool,
-) -> (String, Vec<Value>) {
+fn report(samples: &Samples, sizes: &[u32], args: &Args, migrations: bool) -> (String, Vec<Value>) {
     let mut table = String::from(
         "| secrets | clients | sync | operation | floor/s | raw/s | wrapper/s | ours/s \
          | ours/raw | ours/wrapper | ours/floor | p50 ms raw / wrapper / ours \
          | p99 ms raw / wrapper / ours | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut targets = Vec::new();
-    let mut target = |name: &str, setting: String, value: f64, goal: f64, at_most: bool| {
+    let mut target = |name: &str, setting: &str, value: f64, goal: f64, at_most: bool| {
         let pass = if at_most {
             value <= goal
         } else {
@@ -450,43 +414,24 @@ fn report(
                         ms(50.0),
                         ms(99.0),
                     );
-                    let setting =
+                    let set =
                         format!("{size} secrets, {clients} clients, synchronous_commit {sync}");
                     if op == "retrieve" {
-                        target(
-                            "retrieve >= 0.9x raw lookup",
-                            setting.clone(),
-                            vs_raw,
-                            0.9,
-                            false,
-                        );
+                        target("retrieve >= 0.9x raw lookup", &set, vs_raw, 0.9, false);
                         target(
                             "retrieve >= 1.5x plpgsql wrapper",
-                            setting.clone(),
+                            &set,
                             vs_wrapper,
                             1.5,
                             false,
                         );
                     } else if migrations {
-                        target(
-                            "store >= 1.0x raw create_secret",
-                            setting.clone(),
-                            vs_raw,
-                            1.0,
-                            false,
-                        );
+                        target("store >= 1.0x raw create_secret", &set, vs_raw, 1.0, false);
                     }
                     if clients == max_clients && clients > 1 {
-                        let name = format!("{op}: 0 errors at {clients} clients");
-                        target(&name, setting.clone(), errors as f64, 0.0, true);
                         let tail = ours.percentile(99.0) / ours.percentile(50.0);
-                        target(
-                            &format!("{op}: p99 <= 3x p50 at {clients} clients"),
-                            setting,
-                            tail,
-                            3.0,
-                            true,
-                        );
+                        target(&format!("{op}: 0 errors"), &set, errors as f64, 0.0, true);
+                        target(&format!("{op}: ours' p99 <= 3x p50"), &set, tail, 3.0, true);
                     }
                 }
             }
@@ -498,10 +443,8 @@ fn report(
                 let rate =
                     |size| get(size, clients, sync, "retrieve", "ours").map(Sample::throughput);
                 if let (Some(a), Some(b)) = (rate(small), rate(large)) {
-                    let setting = format!(
-                        "{small} -> {large} secrets, {clients} clients, synchronous_commit {sync}"
-                    );
-                    target("retrieve cost flat within 15%", setting, a / b, 1.15, true);
+                    let set = format!("{small} -> {large} secrets, {clients} clients, sync {sync}");
+                    target("retrieve cost flat within 15%", &set, a / b, 1.15, true);
                 }
             }
         }
@@ -509,90 +452,73 @@ fn report(
     (table, targets)
 }
 
+/// A JSON value as Markdown text: strings without their quotes.
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
 fn targets_markdown(targets: &[Value]) -> String {
-    let mut text =
+    let mut md =
         String::from("| target | setting | measured | pass | margin |\n|---|---|---|---|---|\n");
     for t in targets {
-        let pass = if t["pass"].as_bool() == Some(true) {
-            "pass"
-        } else {
-            "MISS"
-        };
-        text += &format!(
-            "| {} | {} | {:.2} | {pass} | {:+.2} |\n",
-            t["target"].as_str().unwrap_or(""),
-            t["setting"].as_str().unwrap_or(""),
+        let (value, margin) = (
             t["value"].as_f64().unwrap_or(f64::NAN),
             t["margin"].as_f64().unwrap_or(f64::NAN),
         );
+        let pass = ["MISS", "pass"][usize::from(t["pass"] == true)];
+        md += &format!(
+            "| {} | {} | {value:.2} | {pass} | {margin:+.2} |\n",
+            text(&t["target"]),
+            text(&t["setting"])
+        );
     }
-    text
+    md
 }
 
 fn markdown(facts: &Value, table: &str, targets: &[Value]) -> String {
+    let mut md = String::from("# Benchmark results\n\n");
+    if facts["smoke"] == true {
+        md += "**SMOKE RUN: NOT A RESULT.**\n\n";
+    }
+    for (label, key) in [("Date", "date"), ("Vault", "vault"), ("Build", "build")] {
+        md += &format!("- {label}: {}\n", text(&facts[key]));
+    }
     let m = &facts["machine"];
-    let smoke = if facts["smoke"] == true {
-        "**SMOKE RUN: NOT A RESULT.**\n\n"
-    } else {
-        ""
-    };
-    format!(
-        "# Benchmark results\n\n{smoke}- Date: {}\n- Machine: {}, {} cores, {:.1} GiB, load before {}\n\
-         - Vault: {}\n- Build: {}\n- PostgreSQL: {}\n- App migrations applied: {}\n- Config: {}\n\n\
-         Throughput in calls per second (pgbench `-M prepared`); ratios are of throughput; ours/floor \
-         is against `select 1`.\n\n{table}\n## Targets\n\n{}",
-        facts["date"].as_str().unwrap_or(""),
-        m["cpu"].as_str().unwrap_or(""),
+    md += &format!(
+        "- PostgreSQL: {}\n- Machine: {}, {} cores, {:.1} GiB, load average before: {}\n\
+         - App migrations applied: {}\n- Config: `{}`\n\n",
+        text(&facts["postgresql"]),
+        text(&m["cpu"]),
         m["cores"],
         m["memory_gib"].as_f64().unwrap_or(f64::NAN),
-        m["load_before"].as_str().unwrap_or(""),
-        facts["vault"].as_str().unwrap_or(""),
-        facts["build"].as_str().unwrap_or(""),
-        facts["postgresql"].as_str().unwrap_or(""),
+        text(&m["load_before"]),
         facts["migrations"],
         facts["config"],
-        targets_markdown(targets),
-    )
+    );
+    md += "Throughput in calls per second; ratios are of throughput; ours/floor is against `select 1`.\n\n";
+    md + table + "\n## Targets\n\n" + &targets_markdown(targets)
 }
 
 fn machine() -> Value {
     let read = |path| std::fs::read_to_string(path).unwrap_or_default();
-    let field = |text: &str, key: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.split_once(':')
-                    .filter(|(k, _)| k.trim() == key)
-                    .map(|(_, v)| v.trim().to_owned())
-            })
-            .unwrap_or_default()
+    let field = |file, key| {
+        let text = read(file);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_default();
+        line.split_once(':')
+            .map_or(String::new(), |(_, v)| v.trim().to_owned())
     };
-    let kib: f64 = field(&read("/proc/meminfo"), "MemTotal")
+    let kib: f64 = field("/proc/meminfo", "MemTotal")
         .trim_end_matches(" kB")
         .parse()
         .unwrap_or(f64::NAN);
-    json!({"cpu": field(&read("/proc/cpuinfo"), "model name"),
+    json!({"cpu": field("/proc/cpuinfo", "model name"),
            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
            "memory_gib": kib / 1024.0 / 1024.0, "load_before": read("/proc/loadavg").trim()})
-}
-
-/// Whether an ELF64 file has a `.debug_info` section (a debug build; the release profile has none).
-fn has_debug_info(path: &Path) -> Result<bool> {
-    let b = std::fs::read(path)?;
-    let int = |at: usize, len: usize| -> Option<usize> {
-        let bytes = b.get(at..at + len)?;
-        Some(bytes.iter().rev().fold(0, |n, &x| n << 8 | usize::from(x)))
-    };
-    let parse = || -> Option<bool> {
-        (b.get(..6)? == b"\x7fELF\x02\x01").then_some(())?;
-        let (offset, size, count) = (int(0x28, 8)?, int(0x3a, 2)?, int(0x3c, 2)?);
-        let names = int(offset + int(0x3e, 2)? * size + 0x18, 8)?;
-        Some((0..count).any(|i| {
-            let start = int(offset + i * size, 4).map_or(usize::MAX, |n| names + n);
-            b.get(start..)
-                .is_some_and(|s| s.starts_with(b".debug_info\0"))
-        }))
-    };
-    parse().ok_or_else(|| format!("{}: not a little-endian ELF64 file", path.display()).into())
 }
 
 fn spawn_psql(user: &str, options: &str, sql: &str, vars: &[(&str, String)]) -> Result<Child> {
@@ -601,20 +527,17 @@ fn spawn_psql(user: &str, options: &str, sql: &str, vars: &[(&str, String)]) -> 
     for (name, value) in vars {
         command.arg("-v").arg(format!("{name}={value}"));
     }
+    command.env(
+        "PGOPTIONS",
+        format!("{options} -c client_min_messages=warning"),
+    );
     let mut child = command
-        .env(
-            "PGOPTIONS",
-            format!("{options} -c client_min_messages=warning"),
-        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    child
-        .stdin
-        .take()
-        .ok_or("no stdin")?
-        .write_all(sql.as_bytes())?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    stdin.write_all(sql.as_bytes())?;
     Ok(child)
 }
 
@@ -628,4 +551,9 @@ fn finish(child: Child) -> Result<String> {
 
 fn psql(user: &str, options: &str, sql: &str, vars: &[(&str, String)]) -> Result<String> {
     finish(spawn_psql(user, options, sql, vars)?)
+}
+
+/// As postgres, the app's owner role (the harness's PGUSER).
+fn pg(sql: &str, vars: &[(&str, String)]) -> Result<String> {
+    psql("postgres", "", sql, vars)
 }
