@@ -1,6 +1,4 @@
--- The benchmark's own objects, in schema bench, created as postgres before bench/baseline.sql.
--- pgbench has only integer variables: every retrieve picks a key 1..N and resolves it to a Vault
--- secret id by a primary-key lookup in the same statement (raw, wrapper and ours alike).
+-- The benchmark's own objects, created as postgres before baseline.sql (bench/README.md).
 create schema bench;
 grant usage on schema bench to service_role;
 create table bench.raw_ids (n int primary key, id uuid not null);
@@ -12,7 +10,7 @@ grant select, insert on bench.raw_ids, bench.our_ids, bench.spare to service_rol
 grant execute on function public.vault_store_integration_credentials(text, text),
                           public.vault_retrieve_integration_credentials(text) to service_role;
 
--- A synthetic credentials document (never a real one), the same shape for every secret.
+-- A synthetic credentials document, never a real one.
 create function bench.payload(n bigint) returns text language sql immutable as $$
   select json_build_object('api_key', 'sk-bench-' || md5(n::text), 'client_id', 'client-1')::text
 $$;
@@ -32,20 +30,21 @@ begin
 end
 $$;
 
--- Grow each population to size, 10,000 per transaction; called as service_role. Raw secrets
--- through vault.create_secret, ours through the product's store: no second writer.
-create procedure bench.grow(raw boolean, size int) language plpgsql as $$
+-- Grows a population to size, keys k % parts = part, 10,000 keys per transaction, as
+-- service_role: raw by vault.create_secret, ours by the product's store (no second writer).
+create procedure bench.grow(raw boolean, size int, part int, parts int) language plpgsql as $$
 declare
-  have int := (select coalesce(max(n), 0) from bench.raw_ids where raw) + (select coalesce(max(n), 0) from bench.our_ids where not raw);
+  have int := (select coalesce(max(n), 0) from bench.raw_ids where raw and n % parts = part)
+            + (select coalesce(max(n), 0) from bench.our_ids where not raw and n % parts = part);
 begin
   while have < size loop
     if raw then
       insert into bench.raw_ids (n, id) select k, vault.create_secret(bench.payload(k))
-      from generate_series(have + 1, least(have + 10000, size)) k;
+      from generate_series(have + 1, least(have + 10000, size)) k where k % parts = part;
     else
       insert into bench.our_ids (n, id)
       select k, (public.vault_store_integration_credentials(bench.new_integration()::text, bench.payload(k))).vault_secret_id
-      from generate_series(have + 1, least(have + 10000, size)) k;
+      from generate_series(have + 1, least(have + 10000, size)) k where k % parts = part;
     end if;
     have := least(have + 10000, size);
     commit;
