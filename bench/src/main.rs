@@ -1,569 +1,565 @@
-//! Benchmark: `credential_vault`'s store and retrieve, through the Rust client, against the raw
-//! Supabase Vault calls a user would otherwise make (`vault.create_secret`, a
-//! `vault.decrypted_secrets` lookup by id), with `select 1` as the round-trip floor.
-//!
-//! Runs inside `tests/harness/with-cluster` (it reads the PG* and CV_* variables the harness
-//! exports); `bench/run` is the documented command and `bench/README.md` says what is measured
-//! and how. Writes `latest.json`, `latest.md` and `latest.png` into `--out`.
+//! Benchmark of credential_vault's retrieve and store against raw Vault and the plpgsql wrapper a
+//! user would write (bench/baseline.sql), with `select 1` as the floor. Runs inside
+//! tests/harness/with-cluster; pgbench (`-M prepared`, unix socket) does the measuring, this
+//! program populates, interleaves the rounds, computes the ratios and writes the results.
+//! bench/README.md says what is measured and how.
 
 mod chart;
-mod machine;
-mod measure;
-mod populate;
-mod probe;
-mod report;
-mod results;
 
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
-use credential_vault_client::{
-    CredentialMap, CredentialVault, IntegrationId, ServiceRoleCredentialVault,
-    ServiceRolePgCredentialVault, VaultSecretId,
-};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection};
-use uuid::Uuid;
+use clap::Parser;
+use serde_json::{Value, json};
 
-use crate::measure::{Outcome, Rng, Timings};
-use crate::populate::Population;
-use crate::results::{Config, Implementation, Measurement, Operation, Results};
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
-pub type Result<T> = std::result::Result<T, Error>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OnOff {
-    On,
-    Off,
+/// Compares credential_vault with raw Vault and a plpgsql wrapper, through pgbench.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Secrets of each kind (raw and ours), grown in this order.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+    sizes: Vec<u32>,
+    /// pgbench clients (one connection each).
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    clients: Vec<u32>,
+    /// synchronous_commit values, set per connection.
+    #[arg(long, value_delimiter = ',', default_value = "on,off")]
+    synchronous_commit: Vec<String>,
+    /// Seconds per pgbench run (one operation, one round).
+    #[arg(long, default_value_t = 2)]
+    seconds: u32,
+    /// Interleaved rounds per setting: every operation runs once per round.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Seconds dropped at the start of each pgbench run (new connections warming up).
+    #[arg(long, default_value_t = 0.25)]
+    warmup: f64,
+    /// Run even on a debug build, and write nowhere in bench/results: not a result.
+    #[arg(long)]
+    smoke: bool,
+    /// Where latest.{md,json,png} go (a smoke run writes to a temporary directory instead).
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
 }
 
-impl OnOff {
-    fn as_str(self) -> &'static str {
-        match self {
-            OnOff::On => "on",
-            OnOff::Off => "off",
-        }
+/// (operation, implementation, pgbench script), from bench/scripts.sql.
+fn scripts() -> Vec<(&'static str, &'static str, &'static str)> {
+    let text = include_str!("../scripts.sql");
+    let parts = text.split("\n--- ").skip(1);
+    parts
+        .filter_map(|part| {
+            let (header, script) = part.split_once('\n')?;
+            let (op, implementation) = header.split_once(' ')?;
+            Some((op, implementation, script))
+        })
+        .collect()
+}
+
+/// The measured stores' credentials: synthetic, the population's shape (bench.payload).
+const PAYLOAD: &str =
+    r#"{"api_key": "sk-bench-00000000000000000000000000000000", "client_id": "client-1"}"#;
+
+/// Everything one (size, clients, synchronous_commit, operation, implementation) measured.
+#[derive(Default)]
+struct Sample {
+    transactions: u64,
+    seconds: f64,
+    latencies_us: Vec<u64>,
+    errors: u64,
+}
+
+impl Sample {
+    fn throughput(&self) -> f64 {
+        self.transactions as f64 / self.seconds.max(1e-9)
+    }
+    /// Nearest rank, in milliseconds.
+    fn percentile(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        let rank = ((p / 100.0 * sorted.len() as f64).ceil() as usize).max(1);
+        sorted
+            .get(rank - 1)
+            .map_or(f64::NAN, |&us| us as f64 / 1000.0)
     }
 }
 
-/// Compares credential_vault's store and retrieve with the raw Vault calls.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Args {
-    /// Where latest.json, latest.md and latest.png are written.
-    #[arg(long, default_value = "bench/results")]
-    out: PathBuf,
-    /// Numbers of stored secrets of each kind (ours and raw) to measure at, grown in this order.
-    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
-    sizes: Vec<u64>,
-    /// Client connections (one worker each) to measure with.
-    #[arg(long, value_delimiter = ',', default_value = "1,16")]
-    connections: Vec<u32>,
-    /// synchronous_commit values to measure with, set per connection at login.
-    #[arg(long, value_delimiter = ',', default_value = "on,off")]
-    synchronous_commit: Vec<OnOff>,
-    /// Measured seconds per operation and setting, in all.
-    #[arg(long, default_value_t = 5.0)]
-    seconds: f64,
-    /// The measured seconds are split into this many rounds of the five operations, so that
-    /// ours and raw run interleaved, under the same conditions.
-    #[arg(long, default_value_t = 5)]
-    rounds: u32,
-    /// Warm-up seconds before an operation's first window in each setting (not counted).
-    #[arg(long, default_value_t = 1.0)]
-    warmup: f64,
-    /// Warm-up seconds before each later window (not counted).
-    #[arg(long, default_value_t = 0.2)]
-    settle: f64,
-    /// The server's fsync for the measurements (the harness starts its clusters with fsync off,
-    /// which would make synchronous_commit meaningless).
-    #[arg(long, value_enum, default_value = "on")]
-    fsync: OnOff,
-    /// Rows per population statement.
-    #[arg(long, default_value_t = 20_000)]
-    chunk: u64,
-    /// Parallel connections encrypting the population (default: the number of CPUs).
-    #[arg(long)]
-    populate_workers: Option<usize>,
-    /// Re-render latest.md and latest.png from this latest.json without measuring.
-    #[arg(long)]
-    report_only: Option<PathBuf>,
-}
+type Key = (u32, u32, String, &'static str, &'static str);
+type Samples = BTreeMap<Key, Sample>;
 
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
-    let outcome = match &args.report_only {
-        Some(json) => report_only(json, &args.out),
-        None => benchmark(&args).await,
-    };
-    if let Err(error) = outcome {
+fn main() {
+    if let Err(error) = run(&Args::parse()) {
         eprintln!("bench: {error}");
         std::process::exit(1);
     }
 }
 
-fn report_only(json: &Path, out: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(json)?;
-    let results: Results = serde_json::from_str(&text)?;
-    report::write_all(&results, out)
-}
-
-fn env(name: &str) -> Result<String> {
-    std::env::var(name).map_err(|_| {
-        format!("{name} is not set: run through tests/harness/with-cluster (see bench/README.md)")
-            .into()
-    })
-}
-
-async fn benchmark(args: &Args) -> Result<()> {
-    let started = Instant::now();
+fn run(args: &Args) -> Result<()> {
+    let (started, machine) = (Instant::now(), machine());
+    let vault = std::env::var("CV_VAULT_KIND")
+        .map_err(|_| "CV_VAULT_KIND is not set: run inside tests/harness/with-cluster")?;
+    let superuser = std::env::var("CV_SUPERUSER")?;
+    let pkglibdir = Command::new(PG_BIN.to_owned() + "pg_config")
+        .arg("--pkglibdir")
+        .output()?;
+    let library =
+        Path::new(String::from_utf8(pkglibdir.stdout)?.trim()).join("credential_vault.so");
+    // A debug build carries DWARF sections; the release profile (workspace Cargo.toml) has none.
+    let sections = Command::new("readelf").arg("-SW").arg(&library).output()?;
+    if !sections.status.success() {
+        return Err(format!(
+            "readelf -S {}: {}",
+            library.display(),
+            String::from_utf8_lossy(&sections.stderr)
+        )
+        .into());
+    }
+    let build = ["release", "debug"]
+        [usize::from(String::from_utf8_lossy(&sections.stdout).contains(".debug_info"))];
+    println!(
+        "bench: Vault {vault}, {build} build ({})",
+        library.display()
+    );
+    if build == "debug" && !args.smoke {
+        return Err("debug build: refusing to report (install a release build, or --smoke)".into());
+    }
+    let out = if args.smoke {
+        println!("bench: SMOKE RUN, NOT A RESULT: writing nowhere in bench/results");
+        std::env::temp_dir().join("credential-vault-bench-smoke")
+    } else {
+        args.out.clone()
+    };
     let mut sizes = args.sizes.clone();
     sizes.sort_unstable();
     sizes.dedup();
-    if sizes.is_empty() || sizes[0] == 0 || args.connections.contains(&0) {
-        return Err("sizes and connections must be positive".into());
+    if sizes.first() == Some(&0)
+        || args.clients.contains(&0)
+        || args.warmup >= f64::from(args.seconds)
+    {
+        return Err("sizes and clients must be positive, --warmup shorter than --seconds".into());
     }
-    if args.seconds <= 0.0 || args.warmup < 0.0 || args.settle < 0.0 {
-        return Err("--seconds must be positive, --warmup and --settle not negative".into());
+
+    // The harness starts clusters with fsync off, which would make synchronous_commit moot.
+    psql(
+        &superuser,
+        "",
+        "alter system set fsync = on; select pg_reload_conf();",
+        &[],
+    )?;
+    while pg("show fsync", &[])? != "on" {
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let database = env("PGDATABASE")?;
-    let vault_kind = env("CV_VAULT_KIND")?;
-    std::fs::create_dir_all(&args.out)?;
-    let load_before = machine::load_average();
-
-    let superuser = credential_vault_tests::superuser_options(&database);
-    let admin = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(superuser.clone())
-        .await?;
-
-    set_fsync(&superuser, args.fsync).await?;
-    let server = machine::server_facts(&admin, &vault_kind).await?;
-    let login = create_login(&admin).await?;
-    let mut population = Population::new(&admin).await?;
-
-    let workers = args.populate_workers.unwrap_or_else(machine::cpus).max(1);
-    let warmup = Duration::from_secs_f64(args.warmup);
-    let window = Duration::from_secs_f64(args.seconds);
-    let mut results = Results {
-        format: 1,
-        date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        machine: machine::machine_facts(load_before),
-        server,
-        config: Config {
-            command: std::env::args().collect::<Vec<_>>().join(" "),
-            sizes: sizes.clone(),
-            connections: args.connections.clone(),
-            synchronous_commit: args
-                .synchronous_commit
-                .iter()
-                .map(|s| s.as_str().to_owned())
-                .collect(),
-            warmup_seconds: args.warmup,
-            seconds: args.seconds,
-            rounds: args.rounds.max(1),
-            settle_seconds: args.settle,
-            fsync: args.fsync.as_str().to_owned(),
-            populate_workers: workers,
-            payload_bytes: payload(&mut Rng::new(1)).expose_json().len(),
-        },
-        crypto_probe: None,
-        crypto_calls: Vec::new(),
-        extension_build_at_end: None,
-        population: Vec::new(),
-        measurements: Vec::new(),
-        total_seconds: 0.0,
-    };
-
-    let settle = Duration::from_secs_f64(args.settle);
-    let rounds = args.rounds.max(1);
-    let slice = window / rounds;
-    let mut spare_integrations: Vec<Uuid> = Vec::new();
-    // Stores per second, to size the pre-created integrations; updated as stores are measured.
-    let mut store_rate = 2_000.0f64;
+    pg(
+        concat!(
+            include_str!("../setup.sql"),
+            include_str!("../baseline.sql")
+        ),
+        &[],
+    )?;
+    let migrations = pg(
+        "select to_regclass('public.organization_integrations') is not null",
+        &[],
+    )? == "t";
+    let scripts = scripts();
+    let tmp = std::env::temp_dir().join(format!("cv-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    for (i, (_, _, script)) in scripts.iter().enumerate() {
+        std::fs::write(tmp.join(format!("{i}.sql")), script)?;
+    }
+    let mut samples = Samples::new();
+    let mut population = Vec::new();
+    // Stores per second and client, per clients: sizes the spare integrations; raised as measured.
+    let mut store_rates: BTreeMap<u32, f64> = BTreeMap::new();
     for &size in &sizes {
-        let step = population
-            .grow(&superuser, size, args.chunk, workers)
-            .await?;
-        results.population.push(step);
-        if results.crypto_probe.is_none() {
-            results.crypto_probe = Some(population.crypto_probe(&admin).await?);
-            results.crypto_calls =
-                probe::crypto_calls(&admin, &superuser, &population, &vault_kind).await?;
+        let growing = Instant::now();
+        // Raw in one connection; ours, the slower, in one per CPU, each the keys k % parts = part.
+        let parts = std::thread::available_parallelism()?.get();
+        let mut children = vec![grow(true, size, 0, 1)?];
+        for part in 0..parts {
+            children.push(grow(false, size, part, parts)?);
         }
-        let ours_ids = Arc::new(population.ours.clone());
-        let raw_ids = Arc::new(population.raw.clone());
-
-        for &sync in &args.synchronous_commit {
-            for &connections in &args.connections {
-                let cell = Cell {
-                    size,
-                    sync,
-                    connections,
-                };
-                eprintln!(
-                    "bench: {size} secrets, synchronous_commit={}, {connections} connection(s)",
-                    sync.as_str()
-                );
-                let pool = service_role_pool(&database, &login, sync, connections).await?;
-                let ctx = Ctx {
-                    vault: ServiceRolePgCredentialVault::new(pool.clone()),
-                    pool,
-                    connections,
-                    ours_ids: ours_ids.clone(),
-                    raw_ids: raw_ids.clone(),
-                };
-                let mut timings: [Timings; 5] = Default::default();
-                for round in 0..rounds {
-                    let warm = if round == 0 { warmup } else { settle };
-                    // One fresh integration per store (an integration holds at most one
-                    // reference), created beforehand so that no measurement includes it.
-                    let needed = (store_rate * (warm + slice).as_secs_f64() * 3.0) as usize + 1_000;
-                    if spare_integrations.len() < needed {
-                        let more = needed - spare_integrations.len();
-                        spare_integrations
-                            .extend(population.create_integrations(&admin, more).await?);
+        children.into_iter().try_for_each(|c| finish(c).map(drop))?;
+        psql(&superuser, "", "vacuum analyze; checkpoint;", &[])?;
+        let seconds = growing.elapsed().as_secs_f64();
+        println!("bench: populated {size} secrets of each kind in {seconds:.1} s");
+        population.push(json!({"size": size, "seconds": seconds}));
+        for (sync, &clients) in args
+            .synchronous_commit
+            .iter()
+            .flat_map(|s| args.clients.iter().map(move |c| (s, c)))
+        {
+            println!(
+                "bench: measuring {size} secrets, {clients} clients, synchronous_commit {sync}"
+            );
+            let rate = store_rates
+                .entry(clients)
+                .or_insert(6000.0 / f64::from(clients));
+            for round in 0..args.rounds {
+                for op in ["retrieve", "store"] {
+                    let mut order: Vec<usize> =
+                        (0..scripts.len()).filter(|&i| scripts[i].0 == op).collect();
+                    if round % 2 == 1 {
+                        order.reverse();
                     }
-                    let targets = Arc::new(std::mem::take(&mut spare_integrations));
-                    let next = Arc::new(AtomicUsize::new(0));
-                    let (mut ours_created, mut raw_created) = (Vec::new(), Vec::new());
-                    for op in Op::order(round) {
-                        let (t, created) =
-                            measure_op(op, &ctx, &targets, &next, warm, slice).await?;
-                        match op {
-                            Op::OursStore => ours_created = created,
-                            Op::RawStore => raw_created = created,
-                            _ => {}
-                        }
-                        if matches!(op, Op::OursStore | Op::RawStore) {
-                            store_rate = store_rate.max(t.rate());
-                        }
-                        timings[op as usize].merge(t);
+                    let cap = (*rate * f64::from(args.seconds) * 1.5) as u32 + 200;
+                    let since = pg("select now()", &[])?;
+                    if op == "store" {
+                        let vars = [("clients", clients.to_string()), ("cap", cap.to_string())];
+                        pg("call bench.prepare_spare(:clients, :cap)", &vars)?;
                     }
-                    // Back to `size` secrets of each kind before the next round.
-                    let used = next.load(Ordering::Relaxed);
-                    spare_integrations.extend(targets.iter().skip(used).copied());
-                    population
-                        .remove_stored(&admin, &ours_created, &raw_created)
-                        .await?;
+                    let mut counts = String::from("{}");
+                    for i in order {
+                        let (op, implementation, _) = scripts[i];
+                        let (run, per_client) =
+                            pgbench(args, &tmp.join(format!("{i}.sql")), (size, clients, sync))?;
+                        if op == "store" && implementation == "ours" {
+                            *rate = rate.max(run.throughput() / f64::from(clients));
+                            if per_client.iter().any(|&c| c >= u64::from(cap)) {
+                                return Err("ran out of spare integrations".into());
+                            }
+                            counts = format!("{per_client:?}")
+                                .replace('[', "{")
+                                .replace(']', "}");
+                        }
+                        let key = (size, clients, sync.clone(), op, implementation);
+                        let sample = samples.entry(key).or_default();
+                        sample.transactions += run.transactions;
+                        sample.seconds += run.seconds;
+                        sample.latencies_us.extend(run.latencies_us);
+                        sample.errors += run.errors;
+                    }
+                    if op == "store" {
+                        let vars = [("since", since), ("counts", counts)];
+                        pg("call bench.cleanup(:'since', :'counts')", &vars)?;
+                    }
                 }
-                for (op, t) in Op::ALL.into_iter().zip(timings) {
-                    let (operation, implementation) = op.kind();
-                    results.push(cell.record(operation, implementation, t.sample()?));
-                }
-                ctx.pool.close().await;
             }
         }
     }
+    std::fs::remove_dir_all(&tmp)?;
 
-    results.machine.load_after = machine::load_average();
-    results.extension_build_at_end = machine::fingerprint(&results.server.extension_library);
-    results.total_seconds = started.elapsed().as_secs_f64();
-    report::write_all(&results, &args.out)?;
-    eprintln!(
-        "bench: done in {:.0} s; results in {}",
-        results.total_seconds,
-        args.out.display()
-    );
+    let facts = json!({
+        "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "smoke": args.smoke, "vault": vault, "build": build, "migrations": migrations,
+        "postgresql": pg("show server_version", &[])?, "machine": machine,
+        "library": {"path": library, "bytes": std::fs::metadata(&library)?.len()},
+        "config": {"sizes": sizes, "clients": args.clients, "synchronous_commit": args.synchronous_commit,
+                   "seconds": args.seconds, "rounds": args.rounds, "warmup": args.warmup,
+                   "pgbench": "-M prepared, unix socket, -l (every transaction's latency)",
+                   "session": "postgres with startup options role=service_role, synchronous_commit"},
+        "population": population, "total_seconds": started.elapsed().as_secs_f64(),
+    });
+    let measurements: Vec<Value> = samples
+        .iter()
+        .map(|((size, clients, sync, op, implementation), s)| {
+            json!({"size": size, "clients": clients, "synchronous_commit": sync, "operation": op,
+                   "implementation": implementation, "transactions": s.transactions,
+                   "seconds": s.seconds, "throughput": s.throughput(), "p50_ms": s.percentile(50.0),
+                   "p99_ms": s.percentile(99.0), "errors": s.errors})
+        })
+        .collect();
+    let (table, targets) = report(&samples, &sizes, args, migrations);
+    let markdown = markdown(&facts, &table, &targets);
+    println!("\n{table}\n{}", targets_markdown(&targets));
+    std::fs::create_dir_all(&out)?;
+    let mut results = facts;
+    results["measurements"] = Value::Array(measurements);
+    results["targets"] = Value::Array(targets);
+    let json = serde_json::to_string_pretty(&results)? + "\n";
+    std::fs::write(out.join("latest.json"), json)?;
+    std::fs::write(out.join("latest.md"), markdown)?;
+    chart::draw(&samples, &out.join("latest.png"))?;
+    println!("bench: wrote {}/latest.{{md,json,png}}", out.display());
     Ok(())
 }
 
-/// The five things measured in every setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Floor,
-    RawRetrieve,
-    OursRetrieve,
-    RawStore,
-    OursStore,
-}
+const AS_SERVICE: &str = "-c role=service_role";
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin/";
 
-impl Op {
-    /// In `timings` order.
-    const ALL: [Op; 5] = [
-        Op::Floor,
-        Op::RawRetrieve,
-        Op::OursRetrieve,
-        Op::RawStore,
-        Op::OursStore,
-    ];
-
-    /// The round's order: raw first in even rounds, ours first in odd ones, so that neither
-    /// side always follows the other.
-    fn order(round: u32) -> [Op; 5] {
-        if round.is_multiple_of(2) {
-            Op::ALL
-        } else {
-            [
-                Op::Floor,
-                Op::OursRetrieve,
-                Op::RawRetrieve,
-                Op::OursStore,
-                Op::RawStore,
-            ]
-        }
-    }
-
-    fn kind(self) -> (Operation, Implementation) {
-        match self {
-            Op::Floor => (Operation::RoundTrip, Implementation::Floor),
-            Op::RawRetrieve => (Operation::Retrieve, Implementation::Raw),
-            Op::OursRetrieve => (Operation::Retrieve, Implementation::Ours),
-            Op::RawStore => (Operation::Store, Implementation::Raw),
-            Op::OursStore => (Operation::Store, Implementation::Ours),
-        }
-    }
-}
-
-/// What the measurements of one setting share.
-struct Ctx {
-    pool: PgPool,
-    vault: ServiceRolePgCredentialVault,
-    connections: u32,
-    ours_ids: Arc<Vec<Uuid>>,
-    raw_ids: Arc<Vec<Uuid>>,
-}
-
-/// One window of `op`. Ours goes through the client; raw through sqlx prepared statements on the
-/// same pool. Stores of ours take the next of `targets`, a fresh integration each.
-async fn measure_op(
-    op: Op,
-    ctx: &Ctx,
-    targets: &Arc<Vec<Uuid>>,
-    next: &Arc<AtomicUsize>,
-    warmup: Duration,
-    window: Duration,
-) -> Result<(Timings, Vec<Uuid>)> {
-    let connections = ctx.connections;
-    match op {
-        Op::Floor => {
-            let pool = ctx.pool.clone();
-            measure::run(connections, warmup, window, move |_| {
-                let pool = pool.clone();
-                async move {
-                    sqlx::query_scalar::<_, i32>("select 1")
-                        .fetch_one(&pool)
-                        .await
-                        .map_err(|e| format!("select 1: {e}"))?;
-                    Ok(Outcome::Done)
-                }
-            })
-            .await
-        }
-        Op::RawRetrieve => {
-            let (pool, ids) = (ctx.pool.clone(), ctx.raw_ids.clone());
-            measure::run(connections, warmup, window, move |rng| {
-                let (pool, id) = (pool.clone(), ids[rng.below(ids.len())]);
-                async move {
-                    let secret: Option<String> = sqlx::query_scalar(
-                        "select decrypted_secret from vault.decrypted_secrets where id = $1",
-                    )
-                    .bind(id)
-                    .fetch_one(&pool)
-                    .await
-                    .map_err(|e| format!("raw lookup: {e}"))?;
-                    secret
-                        .filter(|s| !s.is_empty())
-                        .ok_or("raw lookup returned no secret")?;
-                    Ok(Outcome::Done)
-                }
-            })
-            .await
-        }
-        Op::OursRetrieve => {
-            let (vault, ids) = (ctx.vault.clone(), ctx.ours_ids.clone());
-            measure::run(connections, warmup, window, move |rng| {
-                let (vault, id) = (vault.clone(), ids[rng.below(ids.len())]);
-                async move {
-                    let credentials = vault
-                        .retrieve(VaultSecretId::from(id))
-                        .await
-                        .map_err(|e| format!("retrieve: {e}"))?;
-                    credentials.get("api_key").ok_or("retrieve: no api_key")?;
-                    Ok(Outcome::Done)
-                }
-            })
-            .await
-        }
-        Op::RawStore => {
-            let pool = ctx.pool.clone();
-            measure::run(connections, warmup, window, move |rng| {
-                let (pool, credentials) = (pool.clone(), payload(rng));
-                async move {
-                    let json = credentials.expose_json();
-                    let id: Uuid = sqlx::query_scalar("select vault.create_secret($1)")
-                        .bind(json.as_str())
-                        .fetch_one(&pool)
-                        .await
-                        .map_err(|e| format!("create_secret: {e}"))?;
-                    Ok(Outcome::Created(id))
-                }
-            })
-            .await
-        }
-        Op::OursStore => {
-            let (vault, targets, next) = (ctx.vault.clone(), targets.clone(), next.clone());
-            measure::run(connections, warmup, window, move |rng| {
-                let vault = vault.clone();
-                let target = targets.get(next.fetch_add(1, Ordering::Relaxed)).copied();
-                let credentials = payload(rng);
-                async move {
-                    let Some(integration) = target else {
-                        return Ok(Outcome::Exhausted);
-                    };
-                    vault
-                        .store(IntegrationId::from(integration), &credentials)
-                        .await
-                        .map_err(|e| format!("store: {e}"))?;
-                    Ok(Outcome::Created(integration))
-                }
-            })
-            .await
-        }
-    }
-}
-
-/// Where one measurement was taken.
-#[derive(Debug, Clone, Copy)]
-struct Cell {
-    size: u64,
-    sync: OnOff,
-    connections: u32,
-}
-
-impl Cell {
-    fn record(
-        &self,
-        operation: Operation,
-        implementation: Implementation,
-        sample: measure::Sample,
-    ) -> Measurement {
+/// One pgbench run of script i: what it measured after the warm-up, and how many transactions
+/// each client ran (warm-up included).
+fn pgbench(
+    args: &Args,
+    script: &Path,
+    (size, clients, sync): (u32, u32, &str),
+) -> Result<(Sample, Vec<u64>)> {
+    let tmp = script.parent().ok_or("no directory")?;
+    let logs = tmp.join("logs");
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs)?;
+    let threads = clients.min(std::thread::available_parallelism()?.get() as u32);
+    let output = Command::new(PG_BIN.to_owned() + "pgbench")
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-l",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &threads.to_string(),
+        ])
+        .args([
+            "-T",
+            &args.seconds.to_string(),
+            "-D",
+            &format!("n={size}"),
+            "-D",
+            "i=0",
+            "-D",
+        ])
+        .args([
+            format!("payload={PAYLOAD}"),
+            format!("--log-prefix={}/tx", logs.display()),
+        ])
+        .arg("-f")
+        .arg(script)
+        .env("PGUSER", "postgres")
+        .env(
+            "PGOPTIONS",
+            format!("{AS_SERVICE} -c synchronous_commit={sync}"),
+        )
+        .output()?;
+    let mut sample = Sample::default();
+    if !output.status.success() {
         eprintln!(
-            "bench:   {:<8} {:<5} {:>9.1} ops/s  p50 {:>8.3} ms  p99 {:>8.3} ms{}",
-            operation.label(),
-            implementation.label(),
-            sample.ops_per_sec,
-            sample.p50_ms,
-            sample.p99_ms,
-            if sample.exhausted {
-                "  (ran out of integrations)"
-            } else {
-                ""
-            }
+            "bench: pgbench failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
         );
-        Measurement {
-            size: self.size,
-            synchronous_commit: self.sync.as_str().to_owned(),
-            connections: self.connections,
-            operation,
-            implementation,
-            sample,
+        sample.errors += 1;
+    }
+    // Each line: client_id transaction_no latency_us script_no epoch_s epoch_us (completion).
+    let mut rows: Vec<(usize, u64, Option<u64>, f64)> = Vec::new();
+    for entry in std::fs::read_dir(&logs)? {
+        for line in std::fs::read_to_string(entry?.path())?.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if let [c, t, latency, _, s, us, ..] = f[..] {
+                let done = s.parse::<f64>()? + us.parse::<f64>()? / 1e6;
+                rows.push((c.parse()?, t.parse()?, latency.parse().ok(), done));
+            }
         }
     }
+    let mut counts = vec![0u64; clients as usize];
+    for &(c, t, _, _) in &rows {
+        counts[c] = counts[c].max(t + 1);
+    }
+    let first = rows.iter().map(|r| r.3).fold(f64::INFINITY, f64::min);
+    let last = rows.iter().map(|r| r.3).fold(f64::NEG_INFINITY, f64::max);
+    let cut = first + args.warmup;
+    for &(_, _, latency, _) in rows.iter().filter(|r| r.3 > cut) {
+        match latency {
+            Some(us) => sample.latencies_us.push(us),
+            None => sample.errors += 1,
+        }
+    }
+    sample.transactions = sample.latencies_us.len() as u64;
+    sample.seconds = (last - cut).max(0.0);
+    Ok((sample, counts))
 }
 
-/// Credentials of the same shape and size as the population's: an API key of 32 random hex
-/// digits and a client id.
-fn payload(rng: &mut Rng) -> CredentialMap {
-    let key = format!("sk-bench-{:016x}{:016x}", rng.next(), rng.next());
-    CredentialMap::new([("api_key", key), ("client_id", "client-1".to_owned())])
-        .expect("valid benchmark credentials")
-}
-
-/// The harness starts clusters with fsync off; `alter system` + reload changes it for this one
-/// throwaway cluster only.
-async fn set_fsync(superuser: &PgConnectOptions, fsync: OnOff) -> Result<()> {
-    let mut conn = PgConnection::connect_with(superuser).await?;
-    let statement = match fsync {
-        OnOff::On => "alter system set fsync = on",
-        OnOff::Off => "alter system set fsync = off",
+fn report(samples: &Samples, sizes: &[u32], args: &Args, migrations: bool) -> (String, Vec<Value>) {
+    let mut table = String::from(
+        "| secrets | clients | sync | operation | floor/s | raw/s | wrapper/s | ours/s \
+         | ours/raw | ours/wrapper | ours/floor | p50 ms raw / wrapper / ours \
+         | p99 ms raw / wrapper / ours | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut targets = Vec::new();
+    let mut target = |name: &str, setting: &str, value: f64, goal: f64, at_most: bool| {
+        let pass = if at_most {
+            value <= goal
+        } else {
+            value >= goal
+        };
+        let margin = if at_most { goal - value } else { value - goal };
+        targets.push(json!({"target": name, "setting": setting, "value": value,
+                            "goal": goal, "pass": pass, "margin": margin}));
     };
-    conn.execute(statement).await?;
-    conn.execute("select pg_reload_conf()").await?;
-    conn.close().await?;
-    // The postmaster rereads its configuration asynchronously: wait until new backends see it.
-    for _ in 0..100 {
-        let mut conn = PgConnection::connect_with(superuser).await?;
-        let now: String = sqlx::query_scalar("select current_setting('fsync')")
-            .fetch_one(&mut conn)
-            .await?;
-        conn.close().await?;
-        if now == fsync.as_str() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(format!("the server did not take fsync = {}", fsync.as_str()).into())
-}
-
-/// A login role that is a member of `service_role`, as the back end of a Supabase project would
-/// connect (the API gateway's `authenticator` does the same), with a random password.
-struct Login {
-    user: String,
-    password: String,
-}
-
-async fn create_login(admin: &PgPool) -> Result<Login> {
-    let login = Login {
-        user: "cv_bench".to_owned(),
-        password: format!("{}", Uuid::new_v4().simple()),
+    let get = |size: u32, clients: u32, sync: &str, op: &'static str, implementation| {
+        samples.get(&(size, clients, sync.to_owned(), op, implementation))
     };
-    // CREATE ROLE takes no bind parameters: quote with format('%I', '%L') in SQL.
-    let statement: String = sqlx::query_scalar(
-        "select format('create role %I login password %L in role service_role', $1::text, $2::text)",
-    )
-    .bind(&login.user)
-    .bind(&login.password)
-    .fetch_one(admin)
-    .await?;
-    admin.execute(statement.as_str()).await?;
-    Ok(login)
-}
-
-/// `connections` TCP connections as the login role, switched to `service_role` at login, with
-/// `synchronous_commit` set at login too. Ours and raw share it, so they share every setting.
-/// The pool does not ping a connection before handing it out (sqlx's default does, which would
-/// add a round trip to every call).
-async fn service_role_pool(
-    database: &str,
-    login: &Login,
-    sync: OnOff,
-    connections: u32,
-) -> Result<PgPool> {
-    let options = credential_vault_tests::tcp_options(database, &login.user, &login.password)
-        .options([
-            ("role", "service_role"),
-            ("synchronous_commit", sync.as_str()),
-        ]);
-    let pool = PgPoolOptions::new()
-        .max_connections(connections)
-        .min_connections(0)
-        .test_before_acquire(false)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options)
-        .await?;
-    // Open every connection now, and check what each one runs as.
-    let mut open = Vec::new();
-    for _ in 0..connections {
-        open.push(pool.acquire().await?);
-    }
-    for conn in &mut open {
-        let (role, setting): (String, String) =
-            sqlx::query_as("select current_user::text, current_setting('synchronous_commit')")
-                .fetch_one(&mut **conn)
-                .await?;
-        if role != "service_role" || setting != sync.as_str() {
-            return Err(format!(
-                "a pooled connection runs as {role} with synchronous_commit={setting}"
-            )
-            .into());
+    let max_clients = args.clients.iter().copied().max().unwrap_or(1);
+    for &size in sizes {
+        for sync in &args.synchronous_commit {
+            for &clients in &args.clients {
+                for op in ["retrieve", "store"] {
+                    let s = |implementation| get(size, clients, sync, op, implementation);
+                    let (Some(raw), Some(wrapper), Some(ours)) =
+                        (s("raw"), s("wrapper"), s("ours"))
+                    else {
+                        continue;
+                    };
+                    let floor = get(size, clients, sync, "retrieve", "floor");
+                    let floor_rate = floor.map_or(f64::NAN, Sample::throughput);
+                    let vs_raw = ours.throughput() / raw.throughput();
+                    let vs_wrapper = ours.throughput() / wrapper.throughput();
+                    let errors =
+                        raw.errors + wrapper.errors + ours.errors + floor.map_or(0, |f| f.errors);
+                    let ms = |p| {
+                        [raw, wrapper, ours]
+                            .map(|s: &Sample| format!("{:.3}", s.percentile(p)))
+                            .join(" / ")
+                    };
+                    table += &format!(
+                        "| {size} | {clients} | {sync} | {op} | {floor_rate:.0} | {:.0} | {:.0} | {:.0} \
+                         | {vs_raw:.2}x | {vs_wrapper:.2}x | {:.2}x | {} | {} | {errors} |\n",
+                        raw.throughput(),
+                        wrapper.throughput(),
+                        ours.throughput(),
+                        ours.throughput() / floor_rate,
+                        ms(50.0),
+                        ms(99.0),
+                    );
+                    let set =
+                        format!("{size} secrets, {clients} clients, synchronous_commit {sync}");
+                    if op == "retrieve" {
+                        target("retrieve >= 0.9x raw lookup", &set, vs_raw, 0.9, false);
+                        target(
+                            "retrieve >= 1.5x plpgsql wrapper",
+                            &set,
+                            vs_wrapper,
+                            1.5,
+                            false,
+                        );
+                    } else if migrations {
+                        target("store >= 1.0x raw create_secret", &set, vs_raw, 1.0, false);
+                    }
+                    if clients == max_clients && clients > 1 {
+                        let tail = ours.percentile(99.0) / ours.percentile(50.0);
+                        target(&format!("{op}: 0 errors"), &set, errors as f64, 0.0, true);
+                        target(&format!("{op}: ours' p99 <= 3x p50"), &set, tail, 3.0, true);
+                    }
+                }
+            }
         }
     }
-    drop(open);
-    Ok(pool)
+    if let (Some(&small), Some(&large), true) = (sizes.first(), sizes.last(), sizes.len() > 1) {
+        for sync in &args.synchronous_commit {
+            for &clients in &args.clients {
+                let rate =
+                    |size| get(size, clients, sync, "retrieve", "ours").map(Sample::throughput);
+                if let (Some(a), Some(b)) = (rate(small), rate(large)) {
+                    let set = format!("{small} -> {large} secrets, {clients} clients, sync {sync}");
+                    target("retrieve cost flat within 15%", &set, a / b, 1.15, true);
+                }
+            }
+        }
+    }
+    (table, targets)
+}
+
+/// A JSON value as Markdown text: strings without their quotes.
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+fn targets_markdown(targets: &[Value]) -> String {
+    let mut md =
+        String::from("| target | setting | measured | pass | margin |\n|---|---|---|---|---|\n");
+    for t in targets {
+        let (value, margin) = (
+            t["value"].as_f64().unwrap_or(f64::NAN),
+            t["margin"].as_f64().unwrap_or(f64::NAN),
+        );
+        let pass = ["MISS", "pass"][usize::from(t["pass"] == true)];
+        md += &format!(
+            "| {} | {} | {value:.2} | {pass} | {margin:+.2} |\n",
+            text(&t["target"]),
+            text(&t["setting"])
+        );
+    }
+    md
+}
+
+fn markdown(facts: &Value, table: &str, targets: &[Value]) -> String {
+    let mut md = String::from("# Benchmark results\n\n");
+    if facts["smoke"] == true {
+        md += "**SMOKE RUN: NOT A RESULT.**\n\n";
+    }
+    for (label, key) in [("Date", "date"), ("Vault", "vault"), ("Build", "build")] {
+        md += &format!("- {label}: {}\n", text(&facts[key]));
+    }
+    let m = &facts["machine"];
+    md += &format!(
+        "- PostgreSQL: {}\n- Machine: {}, {} cores, {:.1} GiB, load average before: {}\n\
+         - App migrations applied: {}\n- Config: `{}`\n\n",
+        text(&facts["postgresql"]),
+        text(&m["cpu"]),
+        m["cores"],
+        m["memory_gib"].as_f64().unwrap_or(f64::NAN),
+        text(&m["load_before"]),
+        facts["migrations"],
+        facts["config"],
+    );
+    md += "Throughput in calls per second; ratios are of throughput; ours/floor is against `select 1`.\n\n";
+    md + table + "\n## Targets\n\n" + &targets_markdown(targets)
+}
+
+fn machine() -> Value {
+    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    let field = |file, key| {
+        let text = read(file);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_default();
+        line.split_once(':')
+            .map_or(String::new(), |(_, v)| v.trim().to_owned())
+    };
+    let kib: f64 = field("/proc/meminfo", "MemTotal")
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap_or(f64::NAN);
+    json!({"cpu": field("/proc/cpuinfo", "model name"),
+           "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+           "memory_gib": kib / 1024.0 / 1024.0, "load_before": read("/proc/loadavg").trim()})
+}
+
+/// A psql running bench.grow (setup.sql) as service_role.
+fn grow(raw: bool, size: u32, part: usize, parts: usize) -> Result<Child> {
+    let vars = [("raw", raw.to_string()), ("size", size.to_string())];
+    let more = [("part", part.to_string()), ("parts", parts.to_string())];
+    let sql = "call bench.grow(:raw, :size, :part, :parts)";
+    spawn_psql("postgres", AS_SERVICE, sql, &[vars, more].concat())
+}
+
+fn spawn_psql(user: &str, options: &str, sql: &str, vars: &[(&str, String)]) -> Result<Child> {
+    let mut command = Command::new(PG_BIN.to_owned() + "psql");
+    command.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", user]);
+    for (name, value) in vars {
+        command.arg("-v").arg(format!("{name}={value}"));
+    }
+    command.env(
+        "PGOPTIONS",
+        format!("{options} -c client_min_messages=warning"),
+    );
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    stdin.write_all(sql.as_bytes())?;
+    Ok(child)
+}
+
+fn finish(child: Child) -> Result<String> {
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        return Err(format!("psql: {}", String::from_utf8_lossy(&output.stderr).trim()).into());
+    }
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+fn psql(user: &str, options: &str, sql: &str, vars: &[(&str, String)]) -> Result<String> {
+    finish(spawn_psql(user, options, sql, vars)?)
+}
+
+/// As postgres, the app's owner role (the harness's PGUSER).
+fn pg(sql: &str, vars: &[(&str, String)]) -> Result<String> {
+    psql("postgres", "", sql, vars)
 }
