@@ -3,16 +3,17 @@
 //! in the server log: a log line survives the reader's rollback, is written on a hot standby too,
 //! and costs no transaction id and no WAL flush, so a read stays a read. Neither ever holds a value.
 
-use std::ffi::{CString, c_char, c_int};
+use std::ffi::{CString, c_int};
 
 use pgrx::prelude::*;
 use uuid::Uuid;
 
-use crate::caller::{Caller, jwt_subject, to_pg};
+use crate::caller::{Caller, as_owner, jwt_subject, to_pg};
+use crate::elog::{errfinish, errhidecontext, errhidestmt, errmsg_internal, errstart};
 use crate::error::Result;
 use crate::spi::{run, uuid_arg};
 
-/// Appends a row for a write to `credential_vault.audit_log`.
+/// Appends a row for a write to `credential_vault.audit_log`, as the extension owner.
 pub fn write(
     action: &str,
     actor_role: &str,
@@ -20,19 +21,21 @@ pub fn write(
     id: Uuid,
     previous: Option<Uuid>,
 ) -> Result<()> {
-    run(
-        "insert into credential_vault.audit_log \
+    as_owner(|| {
+        run(
+            "insert into credential_vault.audit_log \
            (action, actor_role, actor_uid, integration_id, vault_secret_id, previous_vault_secret_id) \
          values ($1, $2, $3, $4, $5, $6)",
-        &[
-            action.into(),
-            actor_role.into(),
-            jwt_subject().map(to_pg).into(),
-            uuid_arg(integration),
-            uuid_arg(id),
-            previous.map(to_pg).into(),
-        ],
-    )
+            &[
+                action.into(),
+                actor_role.into(),
+                jwt_subject().map(to_pg).into(),
+                uuid_arg(integration),
+                uuid_arg(id),
+                previous.map(to_pg).into(),
+            ],
+        )
+    })
 }
 
 /// Writes the record of a plaintext read to the server log only (never to the client), without
@@ -48,14 +51,6 @@ pub fn read(caller: &Caller, integration: Uuid, id: Uuid) {
 }
 
 fn log_server_only(message: &str) {
-    // pgrx keeps these out of its bindings; its own ereport cannot hide the statement.
-    unsafe extern "C-unwind" {
-        fn errstart(elevel: c_int, domain: *const c_char) -> bool;
-        fn errmsg_internal(fmt: *const c_char, ...) -> c_int;
-        fn errhidestmt(hide_stmt: bool) -> c_int;
-        fn errhidecontext(hide_ctx: bool) -> c_int;
-        fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
-    }
     let Ok(message) = CString::new(message) else {
         return;
     };

@@ -1,10 +1,12 @@
 //! The extension's one error type. Every variant carries a fixed message (never any part of the
 //! input) and a deliberately chosen SQLSTATE; README.md lists them.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::c_int;
 
 use pgrx::PgSqlErrorCode;
 use pgrx::pg_sys::{self, AsPgCStr, panic::ErrorReport};
+
+use crate::elog::{errcode, errfinish, errhint, errmsg_internal, errstart};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -133,13 +135,6 @@ impl Error {
     /// The longjmp this ends in skips every Rust frame up to PostgreSQL's: only the raw entry
     /// points call it, outside pgrx's guard and holding nothing that needs dropping.
     pub unsafe fn raise_from_entry(self) -> ! {
-        unsafe extern "C-unwind" {
-            fn errstart(elevel: c_int, domain: *const c_char) -> bool;
-            fn errcode(sqlerrcode: c_int) -> c_int;
-            fn errmsg_internal(fmt: *const c_char, ...) -> c_int;
-            fn errhint(fmt: *const c_char, ...) -> c_int;
-            fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
-        }
         // Copied into PostgreSQL's memory first: no Rust value may be alive at the longjmp.
         let message = self.to_string().as_pg_cstr();
         let hint = self.hint().map(|hint| hint.as_pg_cstr());

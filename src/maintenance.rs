@@ -4,13 +4,11 @@
 //! `postgres`.
 
 use pgrx::prelude::*;
-use uuid::Uuid;
 
 use crate::caller::{acting_role, as_owner, from_pg, to_pg};
-use crate::error::Result;
-use crate::operations::{forget_secret, require_vault, require_writable};
+use crate::operations::{remove_secret, require_vault, require_writable};
+use crate::raise_on_error;
 use crate::spi::{read_rows, uuid_arg};
-use crate::{audit, raise_on_error};
 
 #[pg_extern(sql = r#"
 CREATE FUNCTION credential_vault.purge_integration(integration_id uuid) RETURNS integer
@@ -35,8 +33,7 @@ fn purge_integration(integration_id: pgrx::Uuid) -> i32 {
         })?;
         let role = acting_role();
         for id in ids.iter().flatten().copied().map(from_pg) {
-            forget_secret(integration, id)?;
-            as_owner(|| audit::write("purge", &role, integration, id, None))?;
+            remove_secret("purge", &role, integration, id)?;
         }
         Ok(ids.len() as i32)
     })
@@ -84,7 +81,7 @@ fn health_report(
                 continue;
             };
             if repair {
-                repair_dangling(&role, integration, id)?;
+                remove_secret("repair", &role, integration, id)?;
             }
             rows.push((
                 "vault secret missing".to_owned(),
@@ -95,9 +92,4 @@ fn health_report(
         }
         Ok(TableIterator::new(rows))
     })
-}
-
-fn repair_dangling(role: &str, integration: Uuid, id: Uuid) -> Result<()> {
-    forget_secret(integration, id)?;
-    as_owner(|| audit::write("repair", role, integration, id, None))
 }

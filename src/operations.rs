@@ -1,4 +1,4 @@
-//! The five operations behind the public RPC functions (`sql/api.sql` wraps them). Each one:
+//! The five operations behind the public RPC functions (`src/entry.rs`). Each one:
 //! checks the calling role, validates every argument, refuses writes on a read-only server, asks
 //! the authorizer for `authenticated` callers, then does its reads and writes as the extension
 //! owner, tells the application's link hook, and audits (writes in the same transaction, reads
@@ -33,7 +33,7 @@ pub fn store(integration_id: Option<&str>, credentials_json: Option<&str>) -> Re
         insert_secret(integration, credentials_json.unwrap_or_default())
     })?;
     notify_link(integration, stored.0, true)?;
-    as_owner(|| audit::write("store", &caller.role, integration, stored.0, None))?;
+    audit::write("store", &caller.role, integration, stored.0, None)?;
     Ok(stored)
 }
 
@@ -79,7 +79,7 @@ pub fn rotate(vault_secret_id: Option<&str>, credentials_json: Option<&str>) -> 
     forget_secret(integration, old)?;
     let stored = as_owner(|| insert_secret(integration, credentials_json.unwrap_or_default()))?;
     notify_link(integration, stored.0, true)?;
-    as_owner(|| audit::write("rotate", &caller.role, integration, stored.0, Some(old)))?;
+    audit::write("rotate", &caller.role, integration, stored.0, Some(old))?;
     Ok(stored)
 }
 
@@ -94,8 +94,7 @@ pub fn delete(vault_secret_id: Option<&str>) -> Result<()> {
         require_vault()?;
         lock_reference(id)
     })?;
-    forget_secret(integration, id)?;
-    as_owner(|| audit::write("delete", &caller.role, integration, id, None))
+    remove_secret("delete", &caller.role, integration, id)
 }
 
 pub fn list(integration_id: Option<&str>) -> Result<Vec<Stored>> {
@@ -251,7 +250,7 @@ static ROUND_TRIP_VERIFIED: AtomicBool = AtomicBool::new(false);
 /// `vault.decrypted_secrets` before the transaction can commit: an installed Vault that cannot
 /// read this format is refused before anything unreadable is stored. (Doing it on every store
 /// would double the crypto cost of each one; the format cannot change within a backend.)
-fn insert_secret(integration: Uuid, credentials: &str) -> Result<(Uuid, TimestampWithTimeZone)> {
+fn insert_secret(integration: Uuid, credentials: &str) -> Result<Stored> {
     let id = uuid::Builder::from_random_bytes(random_bytes()?).into_uuid();
     let nonce = random_bytes::<16>()?;
     let description = format!("credential_vault: credentials of integration {integration}");
@@ -307,9 +306,15 @@ fn lock_reference(id: Uuid) -> Result<()> {
     .ok_or(Error::ConcurrentChange)
 }
 
+/// Deletes secret `id` of `integration` as [`forget_secret`] does, and audits it as `action`.
+pub fn remove_secret(action: &str, role: &str, integration: Uuid, id: Uuid) -> Result<()> {
+    forget_secret(integration, id)?;
+    audit::write(action, role, integration, id, None)
+}
+
 /// Deletes secret `id` of `integration` (its Vault row, when there still is one, and the
 /// extension's), and tells the application's link hook. The caller audits.
-pub fn forget_secret(integration: Uuid, id: Uuid) -> Result<()> {
+fn forget_secret(integration: Uuid, id: Uuid) -> Result<()> {
     as_owner(|| {
         run(
             "with gone as ( \
