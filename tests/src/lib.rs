@@ -80,33 +80,55 @@ pub fn server_log() -> String {
     std::fs::read_to_string(env("CV_SERVER_LOG")).expect("the server log is readable")
 }
 
-/// The roles of the plaintext reads of `reference` that the server log records, oldest first
-/// (reads are audited there, not in `credential_vault.audit_log`).
+/// One plaintext read as the server log records it (the extension audits reads there, not in
+/// `credential_vault.audit_log`), in the fixed format README.md documents.
+pub struct ReadRecord {
+    pub role: String,
+    pub integration: String,
+    pub reference: String,
+}
+
+/// Every read record in the text of a server log (the primary's or a standby's), oldest first.
+pub fn read_records(log: &str) -> Vec<ReadRecord> {
+    log.lines()
+        .filter_map(|line| {
+            let fields = line
+                .split_once("credential_vault audit: action=retrieve ")?
+                .1;
+            let field = |key: &str| {
+                fields
+                    .split(' ')
+                    .find_map(|field| field.strip_prefix(key))
+                    .map(str::to_owned)
+            };
+            Some(ReadRecord {
+                role: field("role=")?,
+                integration: field("integration_id=")?,
+                reference: field("vault_secret_id=")?,
+            })
+        })
+        .collect()
+}
+
+/// The roles of the plaintext reads of `reference` that the server log records, oldest first.
 pub fn read_audit_roles(reference: Uuid) -> Vec<String> {
     read_audit_roles_in(&server_log(), reference)
 }
 
 /// [`read_audit_roles`] in the text of any server log (a standby's, say).
 pub fn read_audit_roles_in(log: &str, reference: Uuid) -> Vec<String> {
-    let suffix = format!(" vault_secret_id={reference}");
-    log.lines()
-        .filter_map(|line| {
-            line.split_once("credential_vault audit: action=retrieve role=")?
-                .1
-                .strip_suffix(&suffix)
-        })
-        .filter_map(|rest| rest.split_once(' ').map(|(role, _)| role.to_owned()))
+    read_records(log)
+        .into_iter()
+        .filter(|record| record.reference == reference.to_string())
+        .map(|record| record.role)
         .collect()
 }
 
 /// How many plaintext reads of `integration`'s credentials the server log records.
 pub fn reads_audited(integration: Uuid) -> usize {
-    let needle = format!(" integration_id={integration} ");
-    server_log()
-        .lines()
-        .filter(|line| {
-            line.contains("credential_vault audit: action=retrieve ") && line.contains(&needle)
-        })
+    read_records(&server_log())
+        .iter()
+        .filter(|record| record.integration == integration.to_string())
         .count()
 }
 
