@@ -47,7 +47,7 @@ create table if not exists public.organization_integrations (
   display_name        text not null
                       constraint organization_integrations_display_name_length
                       check (pg_catalog.length(pg_catalog.btrim(display_name)) between 1 and 200),
-  -- Versioned JSON documents, checked by the constraints added in the validation migration.
+  -- Versioned JSON documents, checked by the trigger added in the validation migration.
   field_mappings      jsonb not null default '{"version": 1, "mappings": []}'::jsonb,
   sync_schedule       jsonb not null default '{"version": 1, "enabled": false}'::jsonb,
   -- Only a reference to a Vault secret, never a credential. Written only by the triggers on

@@ -5,8 +5,9 @@
 --
 -- The rules live in one place, the *_problems functions, which list every problem of a document
 -- (empty array = valid). Two users:
---   * the CHECK constraints, through private.check_*(), which raise SQLSTATE 23514 (check_violation)
---     with every problem in the message and the constraint name in the error fields;
+--   * the trigger organization_integrations_validate_config, through private.check_*(), which raise
+--     SQLSTATE 23514 (check_violation) with every problem in the message and the rule's name in
+--     the error's constraint field;
 --   * private.integration_config_report(), which lists (and can reset) rows that fail the current
 --     rules because they were written before a rule existed.
 -- Messages name the offending path and the rule, never the submitted value.
@@ -261,7 +262,7 @@ $$;
 comment on function private.sync_schedule_problems(jsonb) is
   'Every way a sync_schedule document breaks the current rules; empty when valid. Never quotes values.';
 
--- The CHECK constraints' functions: true, or SQLSTATE 23514 naming every problem, so the API
+-- The trigger's checks: true, or SQLSTATE 23514 naming every problem, so the API
 -- gateway answers HTTP 400 with a message the caller can act on.
 create or replace function private.check_field_mappings(field_mappings jsonb)
 returns boolean
@@ -331,30 +332,34 @@ grant execute on function
   private.check_sync_schedule(jsonb)
 to authenticated, service_role;
 
--- ALTER TABLE has no ADD CONSTRAINT IF NOT EXISTS. Existing rows are checked when the constraint
--- is added: a database holding invalid documents fails here, loudly, and the whole migration
--- rolls back (repair them with private.integration_config_report(repair => true) first).
-do $$
+-- A trigger, not CHECK constraints: PostgreSQL re-runs every CHECK on every UPDATE of a row, and
+-- the credential link updates credential_vault_id on every store, rotate and delete. The trigger
+-- judges a document only when a statement writes a new one. NULL is left to NOT NULL's own error.
+create or replace function private.check_integration_config()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
 begin
-  if not exists (select 1 from pg_catalog.pg_constraint
-                 where conrelid = 'public.organization_integrations'::regclass
-                   and conname = 'organization_integrations_field_mappings_valid') then
-    alter table public.organization_integrations
-      add constraint organization_integrations_field_mappings_valid
-      check (private.check_field_mappings(field_mappings));
+  if new.field_mappings is not null
+     and (tg_op = 'INSERT' or new.field_mappings is distinct from old.field_mappings) then
+    perform private.check_field_mappings(new.field_mappings);
   end if;
-  if not exists (select 1 from pg_catalog.pg_constraint
-                 where conrelid = 'public.organization_integrations'::regclass
-                   and conname = 'organization_integrations_sync_schedule_valid') then
-    alter table public.organization_integrations
-      add constraint organization_integrations_sync_schedule_valid
-      check (private.check_sync_schedule(sync_schedule));
+  if new.sync_schedule is not null
+     and (tg_op = 'INSERT' or new.sync_schedule is distinct from old.sync_schedule) then
+    perform private.check_sync_schedule(new.sync_schedule);
   end if;
+  return new;
 end
 $$;
+revoke all on function private.check_integration_config() from public;
 
--- Rows that fail the current rules: written before a rule existed (a CHECK constraint only judges
--- the rows written after it) or before the time zone database dropped a name. One row per failing
+create or replace trigger organization_integrations_validate_config
+  before insert or update of field_mappings, sync_schedule on public.organization_integrations
+  for each row execute function private.check_integration_config();
+
+-- Rows that fail the current rules: written before a rule existed (the trigger only judges the
+-- documents written after it) or before the time zone database dropped a name. One row per failing
 -- document with every problem; with repair => true each failing document is reset to its column
 -- default and action says so. Not an RPC: run by the service or an operator.
 create or replace function private.integration_config_report(repair boolean default false)
@@ -379,8 +384,7 @@ begin
     continue when pg_catalog.cardinality(failing.mapping_problems) = 0
               and pg_catalog.cardinality(failing.schedule_problems) = 0;
     if repair then
-      -- One UPDATE per row: the CHECKs judge the whole new row, so both documents must be fixed at
-      -- once. DEFAULT is the column default, the one place the safe documents are written down.
+      -- One UPDATE per row, both failing documents fixed at once. DEFAULT is the column default, the one place the safe documents are written down.
       if pg_catalog.cardinality(failing.mapping_problems) > 0 and pg_catalog.cardinality(failing.schedule_problems) > 0 then
         update public.organization_integrations i set field_mappings = default, sync_schedule = default where i.id = failing.id;
       elsif pg_catalog.cardinality(failing.mapping_problems) > 0 then

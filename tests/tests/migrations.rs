@@ -364,13 +364,13 @@ async fn the_snapshot_notices_every_kind_of_change() {
             "trigger public.organization_integrations.organization_integrations_purge_credentials",
         ),
         (
-            "alter table public.organization_integrations drop constraint organization_integrations_sync_schedule_valid",
-            "constraint public.organization_integrations.organization_integrations_sync_schedule_valid",
+            "alter table public.organization_integrations drop constraint organization_integrations_provider_format",
+            "constraint public.organization_integrations.organization_integrations_provider_format",
         ),
         (
-            "alter table public.organization_integrations drop constraint organization_integrations_sync_schedule_valid;
-             alter table public.organization_integrations add constraint organization_integrations_sync_schedule_valid
-               check (private.check_sync_schedule(sync_schedule)) not valid",
+            "alter table public.organization_integrations drop constraint organization_integrations_provider_format;
+             alter table public.organization_integrations add constraint organization_integrations_provider_format
+               check (provider ~ '^[a-z][a-z0-9_-]{0,62}$') not valid",
             "NOT VALID validated=f",
         ),
         (
