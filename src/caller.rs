@@ -72,15 +72,7 @@ impl Caller {
         if self.access == Access::Service {
             return Ok(());
         }
-        let authorizer = as_owner(|| {
-            read_row(
-                "select authorizer::pg_catalog.oid from credential_vault.authorizer",
-                &[],
-                |row| row.get::<pg_sys::Oid>(1),
-            )
-        })?
-        .flatten()
-        .ok_or(Error::NoAuthorizer)?;
+        let authorizer = crate::hooks::authorizer()?.ok_or(Error::NoAuthorizer)?;
         // Runs with the caller's identity, so the authorizer sees who asks.
         let id = to_pg(integration_id)
             .into_datum()

@@ -4,13 +4,16 @@
 //! and the link hook registered here. The extension calls the link hook itself, in the same
 //! transaction, whenever a secret starts or stops belonging to an integration, so nothing depends
 //! on triggers on the extension's tables (which a non-superuser cannot create and pg_dump drops).
+//!
+//! Each backend keeps what it read of the registrations until a relation cache invalidation,
+//! which the extension's own triggers on the two tables send to every backend when a change
+//! commits (from 0.3.0 on; on an older schema nothing is kept).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
+use std::thread::LocalKey;
 
 use pgrx::PgSqlErrorCode;
-use pgrx::fn_call::{Arg, fn_call};
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use uuid::Uuid;
@@ -56,38 +59,174 @@ fn set_link_hook(hook: pg_sys::Oid) {
     })
 }
 
+/// What the installed schema offers: 0.1.0 has no link hook table (the application's triggers
+/// did the linking), 0.2.0 has no triggers announcing changes to the registrations.
+#[derive(Clone, Copy)]
+struct Schema {
+    link_hook_table: bool,
+    announces_changes: bool,
+}
+
+#[derive(Clone, Copy)]
+struct LinkHook {
+    function: pg_sys::Oid,
+    registrant: pg_sys::Oid,
+}
+
+thread_local! {
+    static SCHEMA: Cell<Option<Schema>> = const { Cell::new(None) };
+    static AUTHORIZER: Cell<Option<Option<pg_sys::Oid>>> = const { Cell::new(None) };
+    static LINK_HOOK: Cell<Option<Option<LinkHook>>> = const { Cell::new(None) };
+}
+
+/// Called on every relation cache invalidation: a change of the registrations, and also
+/// creating, updating or dropping the extension.
+pub fn forget_registrations() {
+    SCHEMA.set(None);
+    AUTHORIZER.set(None);
+    LINK_HOOK.set(None);
+}
+
+/// Apart from this file's `Result`, which pgrx's trigger wrapper would take for its own.
+mod announce {
+    use pgrx::prelude::*;
+
+    #[pg_trigger(sql = r#"
+    CREATE FUNCTION credential_vault.forget_cached_registrations() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'forget_cached_registrations_wrapper';
+    COMMENT ON FUNCTION credential_vault.forget_cached_registrations() IS
+        'Tells every backend, when the change commits, to read the registered authorizer and link hook again.';
+    REVOKE ALL ON FUNCTION credential_vault.forget_cached_registrations() FROM PUBLIC;
+    CREATE TRIGGER forget_cached_authorizer
+        AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credential_vault.authorizer
+        FOR EACH STATEMENT EXECUTE FUNCTION credential_vault.forget_cached_registrations();
+    CREATE TRIGGER forget_cached_link_hook
+        AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credential_vault.link_hook
+        FOR EACH STATEMENT EXECUTE FUNCTION credential_vault.forget_cached_registrations();
+    "#)]
+    fn forget_cached_registrations<'a>(
+        trigger: &'a PgTrigger<'a>,
+    ) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
+        // SAFETY: queues an invalidation of the trigger's own table, sent to every backend on commit.
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relation()?.oid()) };
+        Ok(None)
+    }
+}
+
+fn schema() -> Result<Schema> {
+    if let Some(schema) = SCHEMA.get() {
+        return Ok(schema);
+    }
+    let schema = read_row(
+        "select pg_catalog.to_regclass('credential_vault.link_hook') is not null, \
+                exists (select from pg_catalog.pg_trigger \
+                        where tgrelid = pg_catalog.to_regclass('credential_vault.authorizer') \
+                          and tgname = 'forget_cached_authorizer')",
+        &[],
+        |row| {
+            Ok(Schema {
+                link_hook_table: row.get::<bool>(1)? == Some(true),
+                announces_changes: row.get::<bool>(2)? == Some(true),
+            })
+        },
+    )?
+    .ok_or(Error::StatementFailed)?;
+    SCHEMA.set(Some(schema));
+    Ok(schema)
+}
+
+/// `cache`'s value, read with `read` unless this backend holds it; kept only where the schema
+/// announces every change.
+fn cached<T: Copy + 'static>(
+    cache: &'static LocalKey<Cell<Option<T>>>,
+    read: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    if let Some(value) = cache.get() {
+        return Ok(value);
+    }
+    let value = read()?;
+    if schema()?.announces_changes {
+        cache.set(Some(value));
+    }
+    Ok(value)
+}
+
+/// The registered authorizer, if any (see `credential_vault.set_authorizer`).
+pub fn authorizer() -> Result<Option<pg_sys::Oid>> {
+    cached(&AUTHORIZER, || {
+        as_owner(|| {
+            read_row(
+                "select authorizer::pg_catalog.oid from credential_vault.authorizer",
+                &[],
+                |row| row.get::<pg_sys::Oid>(1),
+            )
+        })
+        .map(Option::flatten)
+    })
+}
+
+fn link_hook() -> Result<Option<LinkHook>> {
+    cached(&LINK_HOOK, || {
+        if !schema()?.link_hook_table {
+            return Ok(None);
+        }
+        let registered = as_owner(|| {
+            read_row(
+                "select hook::pg_catalog.oid, registered_by::pg_catalog.oid \
+                 from credential_vault.link_hook",
+                &[],
+                |row| Ok((row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?)),
+            )
+        })?;
+        Ok(match registered {
+            Some((Some(function), Some(registrant))) => Some(LinkHook {
+                function,
+                registrant,
+            }),
+            _ => None,
+        })
+    })
+}
+
 /// Tells the application that secret `id` now belongs to `integration` (`linked`) or no longer
 /// does. The hook runs with the rights of the role that registered it, never the extension
 /// owner's; its errors (an integration that already has credentials, say) abort the operation,
 /// and its no_data_found (P0002) means the integration does not exist (PT404 for the caller).
 pub fn notify_link(integration: Uuid, id: Uuid, linked: bool) -> Result<()> {
-    if !link_hook_table_exists()? {
-        return Ok(());
-    }
-    let registered = as_owner(|| {
-        read_row(
-            "select hook::pg_catalog.regproc::pg_catalog.text, registered_by::pg_catalog.oid \
-             from credential_vault.link_hook",
-            &[],
-            |row| Ok((row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?)),
-        )
-    })?;
-    let Some((Some(hook), Some(registrant))) = registered else {
+    let Some(hook) = link_hook()? else {
         return Ok(());
     };
-    as_role(registrant, || {
+    // A regprocedure column does not keep its function from being dropped.
+    // SAFETY: a syscache probe by oid.
+    let exists = unsafe {
+        pg_sys::SearchSysCacheExists(
+            pg_sys::SysCacheIdentifier::PROCOID as i32,
+            hook.function.into(),
+            0.into(),
+            0.into(),
+            0.into(),
+        )
+    };
+    if !exists {
+        return Err(Error::LinkHookUnusable);
+    }
+    as_role(hook.registrant, || {
         let call = || {
-            fn_call::<()>(
-                &hook,
-                &[
-                    &Arg::Value(to_pg(integration)),
-                    &Arg::Value(to_pg(id)),
-                    &Arg::Value(linked),
-                ],
-            )
+            // SAFETY: the hook's signature (uuid, uuid, boolean) -> void was checked when it was
+            // registered; a function dropped since then is an error of fmgr_info.
+            unsafe {
+                call_void(
+                    hook.function,
+                    [
+                        to_pg(integration).into_datum(),
+                        to_pg(id).into_datum(),
+                        linked.into_datum(),
+                    ],
+                )
+            }
         };
         match std::panic::catch_unwind(AssertUnwindSafe(call)) {
-            Ok(called) => called.map(|_| ()).map_err(|_| Error::LinkHookUnusable),
+            Ok(()) => Ok(()),
             // The hook's "no such integration" is the caller's PT404; the transaction is
             // aborted by that error at once. Any other error of the hook goes on unchanged.
             Err(caught) => match caught.downcast_ref::<CaughtError>() {
@@ -102,27 +241,30 @@ pub fn notify_link(integration: Uuid, id: Uuid, linked: bool) -> Result<()> {
     })
 }
 
-static LINK_HOOK_TABLE_SEEN: AtomicBool = AtomicBool::new(false);
-
-/// An update that creates the table, or a drop, invalidates relation cache entries.
-pub fn forget_link_hook_table() {
-    LINK_HOOK_TABLE_SEEN.store(false, Ordering::Relaxed);
-}
-
-/// Whether the schema has the link hook's table: this library also serves a database whose
-/// extension is still at 0.1.0 (its files updated, `ALTER EXTENSION ... UPDATE` not yet run),
-/// where the application's triggers did the linking.
-fn link_hook_table_exists() -> Result<bool> {
-    if LINK_HOOK_TABLE_SEEN.load(Ordering::Relaxed) {
-        return Ok(true);
+/// Calls a function returning void by its oid, with non-null arguments. PostgreSQL's
+/// OidFunctionCall would refuse the NULL result an SQL-language void function gives.
+///
+/// # Safety
+/// `function` must take exactly these arguments' types.
+unsafe fn call_void<const N: usize>(function: pg_sys::Oid, args: [Option<pg_sys::Datum>; N]) {
+    // SAFETY: the layout fmgr.h's LOCAL_FCINFO gives: the base struct followed by N arguments,
+    // zeroed; every PostgreSQL call below is guarded, so its errors unwind as Rust panics.
+    unsafe {
+        let mut flinfo = pg_sys::FmgrInfo::default();
+        pg_sys::fmgr_info(function, &mut flinfo);
+        let fcinfo = pg_sys::palloc0(
+            size_of::<pg_sys::FunctionCallInfoBaseData>() + size_of::<pg_sys::NullableDatum>() * N,
+        )
+        .cast::<pg_sys::FunctionCallInfoBaseData>();
+        (*fcinfo).flinfo = &mut flinfo;
+        (*fcinfo).fncollation = pg_sys::InvalidOid;
+        (*fcinfo).nargs = N as i16;
+        for (slot, value) in (*fcinfo).args.as_mut_slice(N).iter_mut().zip(args) {
+            slot.value = value.expect("uuid and boolean arguments are never null");
+            slot.isnull = false;
+        }
+        let entry = flinfo.fn_addr.expect("fmgr_info sets the entry point");
+        pg_sys::ffi::pg_guard_ffi_boundary(|| entry(fcinfo));
+        pg_sys::pfree(fcinfo.cast());
     }
-    let exists = read_row(
-        "select pg_catalog.to_regclass('credential_vault.link_hook') is not null",
-        &[],
-        |row| row.get::<bool>(1),
-    )?
-    .flatten()
-        == Some(true);
-    LINK_HOOK_TABLE_SEEN.store(exists, Ordering::Relaxed);
-    Ok(exists)
 }

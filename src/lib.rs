@@ -30,14 +30,15 @@ pub extern "C-unwind" fn _PG_init() {
     };
 }
 
-/// The per-backend caches of what the catalogs say (the extension's owner, that Vault and the
-/// link hook's table exist) are dropped on every relation cache invalidation, which a drop,
-/// create, update or change of owner of either extension causes, in every backend.
+/// The per-backend caches of what the catalogs and the registrations say (the extension's owner,
+/// that Vault exists, the authorizer and the link hook) are dropped on every relation cache
+/// invalidation, which a drop, create, update or change of owner of either extension causes, and
+/// the extension's triggers on its registration tables send, in every backend.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn forget_caches(_arg: pgrx::pg_sys::Datum, _relation: pgrx::pg_sys::Oid) {
     caller::forget_owner();
     operations::forget_vault();
-    hooks::forget_link_hook_table();
+    hooks::forget_registrations();
 }
 
 /// Runs an operation and raises its error, if any, as a PostgreSQL ERROR.

@@ -5,8 +5,9 @@
 
 use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
 use credential_vault_tests::{
-    Caller, RowCounts, Tenants, TestDatabase, audit_actions, call_as, canary, credentials_json,
-    error_text, impersonate, integration_state, read_audit_roles, server_log, sqlstate,
+    Caller, RowCounts, Tenants, TestDatabase, audit_actions, call_as, canary, create_integration,
+    credentials_json, error_text, impersonate, integration_state, read_audit_roles, server_log,
+    sqlstate,
 };
 use uuid::Uuid;
 
@@ -622,4 +623,76 @@ async fn a_vault_secret_deleted_around_the_extension_is_not_listed_and_is_repair
         .await
         .unwrap();
     assert!(again.is_empty());
+}
+
+#[tokio::test]
+async fn a_new_registration_reaches_a_backend_that_kept_the_old_one() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let integration = t.integration.to_string();
+    // One backend throughout, so that what it keeps of the registrations is what is tested.
+    let mut kept = db.pool.acquire().await.unwrap();
+    assert_eq!(
+        sqlstate(&call_as(&mut kept, &t.admin, LIST, &[&integration]).await),
+        "ok"
+    );
+    sqlx::raw_sql(
+        "create function public.deny_every_user(uuid) returns boolean language sql as 'select false';
+         select credential_vault.set_authorizer('public.deny_every_user(uuid)');",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        sqlstate(&call_as(&mut kept, &t.admin, LIST, &[&integration]).await),
+        "PT404",
+        "the new authorizer decides"
+    );
+
+    let body = credentials_json(&canary("hook"));
+    let first = create_integration(&db.pool).await.to_string();
+    assert_eq!(
+        sqlstate(&call_as(&mut kept, &Caller::ServiceRole, STORE, &[&first, &body]).await),
+        "ok"
+    );
+    // An SQL function whose last statement is not a SELECT returns void as NULL.
+    sqlx::raw_sql(
+        "create table public.link_notes (integration_id uuid, vault_secret_id uuid, linked boolean);
+         create function public.note_link(uuid, uuid, boolean) returns void language sql
+           as 'insert into public.link_notes values ($1, $2, $3)';
+         select credential_vault.set_link_hook('public.note_link(uuid, uuid, boolean)');",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let second = create_integration(&db.pool).await;
+    let stored = call_as(
+        &mut kept,
+        &Caller::ServiceRole,
+        STORE,
+        &[&second.to_string(), &body],
+    )
+    .await;
+    assert_eq!(sqlstate(&stored), "ok", "the new hook is called");
+    let notes: Vec<(Uuid, bool)> =
+        sqlx::query_as("select integration_id, linked from public.link_notes")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        notes,
+        vec![(second, true)],
+        "by the backend that kept the old one"
+    );
+
+    sqlx::raw_sql("drop function public.note_link(uuid, uuid, boolean)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let third = create_integration(&db.pool).await.to_string();
+    assert_eq!(
+        sqlstate(&call_as(&mut kept, &Caller::ServiceRole, STORE, &[&third, &body]).await),
+        "55000",
+        "a dropped hook is refused, not called"
+    );
 }

@@ -8,8 +8,9 @@ select plan(16);
 \set c1 'cccccccc-0000-4000-8000-000000000001'
 \set c2 'cccccccc-0000-4000-8000-000000000002'
 
-select is((select extversion from pg_catalog.pg_extension where extname = 'credential_vault'), '0.2.0',
-          'the extension is at 0.2.0');
+select is((select extversion from pg_catalog.pg_extension where extname = 'credential_vault'),
+          (select default_version from pg_catalog.pg_available_extensions where name = 'credential_vault'),
+          'the extension is at the version this build installs');
 select results_eq('select action from credential_vault.audit_log order by id',
                   array['store', 'store', 'retrieve'], 'the 0.1.0 audit history is kept');
 select max(id) as last_audit_id from credential_vault.audit_log \gset
