@@ -8,6 +8,7 @@ unsafe extern "C-unwind" {
     pub fn errstart(elevel: c_int, domain: *const c_char) -> bool;
     pub fn errcode(sqlerrcode: c_int) -> c_int;
     pub fn errmsg_internal(fmt: *const c_char, ...) -> c_int;
+    pub fn errdetail(fmt: *const c_char, ...) -> c_int;
     pub fn errhint(fmt: *const c_char, ...) -> c_int;
     pub fn errhidestmt(hide_stmt: bool) -> c_int;
     pub fn errhidecontext(hide_ctx: bool) -> c_int;

@@ -10,7 +10,7 @@ use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use pgrx::prelude::*;
 
 use crate::caller::to_pg;
-use crate::error::{Error, Result};
+use crate::error::{Error, Raise, Result};
 use crate::operations::{self, Stored};
 
 macro_rules! v1 {

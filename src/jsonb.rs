@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 pub struct Jsonb(pg_sys::Datum);
 
 impl Jsonb {
-    /// `text` must already have passed `validate::check_credentials`: the jsonb parser's own
+    /// `text` must already have passed `credential_vault_contract::check_credentials`: the jsonb parser's own
     /// error messages quote their input.
     pub fn parse_checked(text: &str) -> Jsonb {
         let mut c_text = Zeroizing::new(Vec::with_capacity(text.len() + 1));

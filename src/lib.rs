@@ -11,7 +11,6 @@ mod jsonb;
 mod maintenance;
 mod operations;
 mod spi;
-mod validate;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -43,6 +42,7 @@ unsafe extern "C-unwind" fn forget_caches(_arg: pgrx::pg_sys::Datum, _relation: 
 
 /// Runs an operation and raises its error, if any, as a PostgreSQL ERROR.
 fn raise_on_error<T>(operation: impl FnOnce() -> error::Result<T>) -> T {
+    use error::Raise;
     operation().unwrap_or_else(|error| error.raise())
 }
 

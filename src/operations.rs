@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use credential_vault_contract::{check_credentials, parse_id};
 use pgrx::prelude::*;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -15,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::hooks::notify_link;
 use crate::jsonb::Jsonb;
 use crate::spi::{read_row, read_rows, run, uuid_arg, write_row};
-use crate::validate::{check_credentials, parse_id};
 use crate::{audit, raise_on_error};
 
 /// A stored secret: its reference and when it was stored.

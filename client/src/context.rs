@@ -7,7 +7,7 @@ use std::fmt;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::error::{InvalidInput, VaultError};
+use crate::error::VaultError;
 
 /// `set_config(..., true)` is `SET LOCAL`: the role is an identifier and travels as a bind
 /// parameter, so nothing is spliced into SQL. The login role only needs to be a member of it.
@@ -57,10 +57,10 @@ impl UserClaims {
     ///
     /// # Errors
     ///
-    /// [`InvalidInput::InvalidClaims`] unless `claims` is an object whose `sub` is a UUID and
+    /// [`VaultError::InvalidClaims`] unless `claims` is an object whose `sub` is a UUID and
     /// whose `role`, if present, is `authenticated`.
     pub fn from_claims(claims: &serde_json::Value) -> Result<Self, VaultError> {
-        let invalid = VaultError::Validation(InvalidInput::InvalidClaims);
+        let invalid = VaultError::InvalidClaims;
         let mut object = claims.as_object().ok_or(invalid.clone())?.clone();
         let user_id = object
             .get("sub")

@@ -5,24 +5,21 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 
+use credential_vault_contract::{Error as ContractError, check_credentials};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use crate::error::{InvalidInput, VaultError};
-
-/// The most entries one set of credentials may have.
-pub const MAX_ENTRIES: usize = 64;
-
-/// The most bytes the credentials may take as compact JSON text, as sent to the server.
-pub const MAX_JSON_BYTES: usize = 65_536;
+use crate::error::VaultError;
 
 /// Credentials as name → secret value, for example `{"api_key": "…", "client_secret": "…"}`.
 ///
-/// - Validated on construction with the server's rules (1 to [`MAX_ENTRIES`] entries, non-empty
-///   names and values, no NUL character, at most [`MAX_JSON_BYTES`] of JSON), so a bad map never
-///   costs a round trip.
+/// - Validated on construction by the server's own rules (the contract crate's
+///   `check_credentials`: 1 to [`MAX_ENTRIES`](crate::MAX_ENTRIES) entries, non-empty names and
+///   values, no NUL character, at most [`MAX_CREDENTIALS_BYTES`](crate::MAX_CREDENTIALS_BYTES)
+///   of JSON), so a bad map never costs a round
+///   trip and is refused with the same [`VaultError::Validation`] the server would give.
 /// - Its [`Debug`] and [`Display`](fmt::Display) print `[REDACTED]`.
 /// - Each value is a [`SecretString`], wiped from memory when the map is dropped. The client never
 ///   keeps a map beyond the call it was passed to or returned from.
@@ -30,7 +27,7 @@ pub const MAX_JSON_BYTES: usize = 65_536;
 /// Names are not secret; values are reached only through [`ExposeSecret`].
 ///
 /// ```
-/// use credential_vault_client::{CredentialMap, InvalidInput, VaultError};
+/// use credential_vault_client::{CredentialMap, VaultError, contract};
 /// use secrecy::ExposeSecret;
 ///
 /// let credentials = CredentialMap::new([("api_key", "sk-live-123"), ("account", "acme")])?;
@@ -40,7 +37,7 @@ pub const MAX_JSON_BYTES: usize = 65_536;
 /// let empty: [(&str, &str); 0] = [];
 /// assert_eq!(
 ///     CredentialMap::new(empty).unwrap_err(),
-///     VaultError::Validation(InvalidInput::NoEntries),
+///     VaultError::Validation(contract::Error::NoEntries),
 /// );
 /// # Ok::<(), VaultError>(())
 /// ```
@@ -52,51 +49,32 @@ pub struct CredentialMap {
 }
 
 impl CredentialMap {
-    /// Checks and takes the given entries.
+    /// Checks and takes the given entries. They are checked as the JSON object the server would
+    /// get if they were sent in the given order, by the server's own code, so the verdict is
+    /// the server's: the same rule, the same first entry that breaks it.
     ///
     /// # Errors
     ///
-    /// [`VaultError::Validation`] with [`InvalidInput::NoEntries`], [`InvalidInput::TooManyEntries`],
-    /// [`InvalidInput::EmptyName`], [`InvalidInput::EmptyValue`], [`InvalidInput::NulCharacter`],
-    /// [`InvalidInput::DuplicateName`] or [`InvalidInput::TooLarge`].
+    /// [`VaultError::Validation`] with the rule broken: for entries of strings, one of
+    /// `NoEntries`, `TooManyEntries`, `EmptyName`, `EmptyValue`, `NulCharacter`,
+    /// `DuplicateName` or `CredentialsTooLarge`.
     pub fn new<I, K, V>(entries: I) -> Result<Self, VaultError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<SecretString>,
     {
-        let invalid = VaultError::Validation;
-        let mut checked = BTreeMap::new();
-        for (name, value) in entries {
-            let (name, value): (String, SecretString) = (name.into(), value.into());
-            let secret = value.expose_secret();
-            if name.is_empty() {
-                return Err(invalid(InvalidInput::EmptyName));
-            }
-            if secret.is_empty() {
-                return Err(invalid(InvalidInput::EmptyValue));
-            }
-            if name.contains('\0') || secret.contains('\0') {
-                return Err(invalid(InvalidInput::NulCharacter));
-            }
-            if checked.insert(name, value).is_some() {
-                return Err(invalid(InvalidInput::DuplicateName));
-            }
-            if checked.len() > MAX_ENTRIES {
-                return Err(invalid(InvalidInput::TooManyEntries));
-            }
-        }
-        if checked.is_empty() {
-            return Err(invalid(InvalidInput::NoEntries));
-        }
-        let mut counter = ByteCounter(0);
-        write_json(&checked, &mut counter);
-        if counter.0 > MAX_JSON_BYTES {
-            return Err(invalid(InvalidInput::TooLarge));
-        }
+        let entries: Vec<(String, SecretString)> = entries
+            .into_iter()
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
+        let in_order = || entries.iter().map(|(name, value)| (name.as_str(), value));
+        let json_len = json_len(in_order());
+        check_credentials(Some(&json_text(in_order(), json_len))).map_err(VaultError::from)?;
+        // The names are distinct, so no entry is lost and the sorted text is as long.
         Ok(Self {
-            entries: checked,
-            json_len: counter.0,
+            entries: entries.into_iter().collect(),
+            json_len,
         })
     }
 
@@ -106,16 +84,15 @@ impl CredentialMap {
     ///
     /// # Errors
     ///
-    /// [`InvalidInput::InvalidJson`] for text that is not JSON, [`InvalidInput::NotAnObject`] for
-    /// JSON that is not an object of strings, and the errors of [`CredentialMap::new`].
+    /// For text that is not an object of strings, the server's verdict on the text itself
+    /// (`InvalidJson`, `NotAnObject`, `NonStringValue`, ...); else those of
+    /// [`CredentialMap::new`], which judges the compact text that would be sent.
     pub fn from_json(json: &str) -> Result<Self, VaultError> {
-        // serde's messages quote the offending value, so only the error's category is used.
-        let entries: Entries = serde_json::from_str(json).map_err(|error| {
-            VaultError::Validation(if error.is_data() {
-                InvalidInput::NotAnObject
-            } else {
-                InvalidInput::InvalidJson
-            })
+        // serde's messages quote the offending value: only the contract's verdict is used.
+        let entries: Entries = serde_json::from_str(json).map_err(|_| {
+            // Every object of strings parses, so the rules refuse whatever did not.
+            let refused = check_credentials(Some(json)).err();
+            VaultError::from(refused.unwrap_or(ContractError::InvalidJson))
         })?;
         Self::new(entries.0)
     }
@@ -123,15 +100,11 @@ impl CredentialMap {
     /// The plaintext JSON text of the credentials, as sent to the server, in a buffer that is
     /// wiped when dropped. Drop it as soon as it has been used.
     pub fn expose_json(&self) -> Zeroizing<String> {
-        let mut bytes = Zeroizing::new(Vec::with_capacity(self.json_len));
-        write_json(&self.entries, &mut *bytes);
-        match String::from_utf8(std::mem::take(&mut *bytes)) {
-            Ok(json) => Zeroizing::new(json),
-            Err(error) => {
-                drop(Zeroizing::new(error.into_bytes()));
-                unreachable!("serde_json writes UTF-8")
-            }
-        }
+        let in_name_order = self
+            .entries
+            .iter()
+            .map(|(name, value)| (name.as_str(), value));
+        json_text(in_name_order, self.json_len)
     }
 
     /// The secret value stored under `name`.
@@ -164,15 +137,22 @@ impl fmt::Display for CredentialMap {
     }
 }
 
-/// Writes the compact JSON object of `entries`, values exposed.
-fn write_json(entries: &BTreeMap<String, SecretString>, writer: impl io::Write) {
-    struct Exposed<'a>(&'a BTreeMap<String, SecretString>);
+/// Writes the compact JSON object of `entries`, in their order and repeats included, values
+/// exposed.
+fn write_json<'a, I>(entries: I, writer: impl io::Write)
+where
+    I: Iterator<Item = (&'a str, &'a SecretString)> + Clone,
+{
+    struct Exposed<I>(I);
 
-    impl Serialize for Exposed<'_> {
+    impl<'a, I> Serialize for Exposed<I>
+    where
+        I: Iterator<Item = (&'a str, &'a SecretString)> + Clone,
+    {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             serializer.collect_map(
                 self.0
-                    .iter()
+                    .clone()
                     .map(|(name, value)| (name, value.expose_secret())),
             )
         }
@@ -184,7 +164,34 @@ fn write_json(entries: &BTreeMap<String, SecretString>, writer: impl io::Write) 
     }
 }
 
-/// Counts the bytes written to it, to size the JSON text without building it.
+/// The JSON text [`write_json`] writes, `len` bytes long, in a buffer allocated once (so that no
+/// moved-from copy is left behind) and wiped when dropped.
+fn json_text<'a, I>(entries: I, len: usize) -> Zeroizing<String>
+where
+    I: Iterator<Item = (&'a str, &'a SecretString)> + Clone,
+{
+    let mut bytes = Zeroizing::new(Vec::with_capacity(len));
+    write_json(entries, &mut *bytes);
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(json) => Zeroizing::new(json),
+        Err(error) => {
+            drop(Zeroizing::new(error.into_bytes()));
+            unreachable!("serde_json writes UTF-8")
+        }
+    }
+}
+
+/// The length of the JSON text [`write_json`] writes, found without building it.
+fn json_len<'a, I>(entries: I) -> usize
+where
+    I: Iterator<Item = (&'a str, &'a SecretString)> + Clone,
+{
+    let mut counter = ByteCounter(0);
+    write_json(entries, &mut counter);
+    counter.0
+}
+
+/// Counts the bytes written to it.
 struct ByteCounter(usize);
 
 impl io::Write for ByteCounter {
@@ -228,8 +235,9 @@ impl<'de> Deserialize<'de> for Entries {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
 
-    fn invalid(reason: InvalidInput) -> Result<CredentialMap, VaultError> {
+    fn invalid(reason: ContractError) -> Result<CredentialMap, VaultError> {
         Err(VaultError::Validation(reason))
     }
 
@@ -243,31 +251,31 @@ mod tests {
     #[test]
     fn rejects_what_the_server_would_reject() {
         let none: [(&str, &str); 0] = [];
-        check(CredentialMap::new(none), invalid(InvalidInput::NoEntries));
+        check(CredentialMap::new(none), invalid(ContractError::NoEntries));
         check(
             CredentialMap::new([("", "v")]),
-            invalid(InvalidInput::EmptyName),
+            invalid(ContractError::EmptyName),
         );
         check(
             CredentialMap::new([("k", "")]),
-            invalid(InvalidInput::EmptyValue),
+            invalid(ContractError::EmptyValue),
         );
         check(
             CredentialMap::new([("k\0", "v")]),
-            invalid(InvalidInput::NulCharacter),
+            invalid(ContractError::NulCharacter),
         );
         check(
             CredentialMap::new([("k", "v\0")]),
-            invalid(InvalidInput::NulCharacter),
+            invalid(ContractError::NulCharacter),
         );
         check(
             CredentialMap::new([("k", "a"), ("k", "b")]),
-            invalid(InvalidInput::DuplicateName),
+            invalid(ContractError::DuplicateName),
         );
         let many = (0..=MAX_ENTRIES).map(|i| (format!("k{i}"), "v"));
         check(
             CredentialMap::new(many),
-            invalid(InvalidInput::TooManyEntries),
+            invalid(ContractError::TooManyEntries),
         );
         let enough = (0..MAX_ENTRIES).map(|i| (format!("k{i}"), "v"));
         assert!(CredentialMap::new(enough).is_ok());
@@ -276,20 +284,20 @@ mod tests {
     #[test]
     fn limits_the_json_text_to_64_kib_exactly() {
         // {"k":"…"} is 8 bytes around the value.
-        let fits = "x".repeat(MAX_JSON_BYTES - 8);
+        let fits = "x".repeat(MAX_CREDENTIALS_BYTES - 8);
         let map = CredentialMap::new([("k", fits.as_str())]).unwrap();
-        assert_eq!(map.expose_json().len(), MAX_JSON_BYTES);
+        assert_eq!(map.expose_json().len(), MAX_CREDENTIALS_BYTES);
 
-        let too_long = "x".repeat(MAX_JSON_BYTES - 7);
+        let too_long = "x".repeat(MAX_CREDENTIALS_BYTES - 7);
         check(
             CredentialMap::new([("k", too_long)]),
-            invalid(InvalidInput::TooLarge),
+            invalid(ContractError::CredentialsTooLarge),
         );
         // Escapes count as sent: 32767 quotes become 65534 bytes.
-        let quotes = "\"".repeat(MAX_JSON_BYTES / 2 - 1);
+        let quotes = "\"".repeat(MAX_CREDENTIALS_BYTES / 2 - 1);
         check(
             CredentialMap::new([("k", quotes)]),
-            invalid(InvalidInput::TooLarge),
+            invalid(ContractError::CredentialsTooLarge),
         );
     }
 
@@ -311,23 +319,28 @@ mod tests {
     fn from_json_reports_the_kind_of_problem_only() {
         check(
             CredentialMap::from_json("{"),
-            invalid(InvalidInput::InvalidJson),
+            invalid(ContractError::InvalidJson),
         );
         check(
             CredentialMap::from_json(r#"["canary"]"#),
-            invalid(InvalidInput::NotAnObject),
+            invalid(ContractError::NotAnObject),
         );
         check(
             CredentialMap::from_json(r#"{"k": 5}"#),
-            invalid(InvalidInput::NotAnObject),
+            invalid(ContractError::NonStringValue),
+        );
+        // The first entry that breaks a rule decides, as on the server.
+        check(
+            CredentialMap::from_json(r#"{"": "v", "k": 5}"#),
+            invalid(ContractError::EmptyName),
         );
         check(
             CredentialMap::from_json("{}"),
-            invalid(InvalidInput::NoEntries),
+            invalid(ContractError::NoEntries),
         );
         check(
             CredentialMap::from_json(r#"{"k":"a","k":"b"}"#),
-            invalid(InvalidInput::DuplicateName),
+            invalid(ContractError::DuplicateName),
         );
         let error = CredentialMap::from_json(r#"{"k": ["canary-secret"]}"#).unwrap_err();
         assert!(!format!("{error} {error:?}").contains("canary"));
@@ -340,5 +353,81 @@ mod tests {
         assert_eq!(format!("{map:?}"), "[REDACTED]");
         assert_eq!(format!("{map:#?}"), "[REDACTED]");
         assert!(!format!("{:?}", map.get("api_key").unwrap()).contains("canary"));
+    }
+
+    /// The client's verdict against the server's, on generated input: `check_credentials` on
+    /// the JSON text that would reach the server, written here independently of the client.
+    mod agreement {
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        use super::*;
+
+        /// Small alphabets make empty, repeated and NUL-holding names and values likely.
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![4 => "[ab]{1,2}", 1 => "[ab\\x00]{0,2}", 1 => any::<String>()]
+        }
+
+        /// Entries in the order given: up to 70 crosses the entry limit, one long value the
+        /// size limit (`{"k":"…"}` is 8 bytes around the value).
+        fn entries() -> impl Strategy<Value = Vec<(String, String)>> {
+            prop_oneof![
+                prop::collection::vec((text(), text()), 0..4),
+                prop::collection::vec((text(), text()), 0..70),
+                (MAX_CREDENTIALS_BYTES - 10..MAX_CREDENTIALS_BYTES)
+                    .prop_map(|len| vec![("k".to_owned(), "x".repeat(len))]),
+            ]
+        }
+
+        fn object_text(entries: &[(String, Value)]) -> String {
+            let body: Vec<String> = entries
+                .iter()
+                .map(|(name, value)| format!("{}:{value}", Value::from(name.as_str())))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        }
+
+        /// Objects written entry by entry (names can repeat) with values of every JSON type,
+        /// and text that is mostly JSON's punctuation.
+        fn json_text() -> impl Strategy<Value = String> {
+            let value = prop_oneof![
+                4 => text().prop_map(Value::from),
+                1 => Just(Value::Null),
+                1 => any::<i64>().prop_map(Value::from),
+                1 => prop::collection::vec(text().prop_map(Value::from), 0..2).prop_map(Value::from),
+            ];
+            prop_oneof![
+                prop::collection::vec((text(), value), 0..70)
+                    .prop_map(|entries| object_text(&entries)),
+                "[{}\\[\\]\":,a \\\\u0-9tfnl]{0,24}",
+                any::<String>(),
+            ]
+        }
+
+        proptest! {
+            // A failure prints its shrunk input; no regression files in the source tree.
+            #![proptest_config(ProptestConfig {
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn a_map_gets_the_verdict_the_server_gives_its_json(entries in entries()) {
+                let as_sent: Vec<(String, Value)> = entries
+                    .iter()
+                    .map(|(name, value)| (name.clone(), Value::from(value.as_str())))
+                    .collect();
+                let server = check_credentials(Some(&object_text(&as_sent)));
+                let client = CredentialMap::new(entries).map(|_| ());
+                prop_assert_eq!(client, server.map_err(VaultError::from));
+            }
+
+            #[test]
+            fn a_json_text_gets_the_verdict_the_server_gives_it(text in json_text()) {
+                let server = check_credentials(Some(&text));
+                let client = CredentialMap::from_json(&text).map(|_| ());
+                prop_assert_eq!(client, server.map_err(VaultError::from));
+            }
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! The one error type of the client, and its mapping from driver errors by SQLSTATE.
+//! The one error type of the client, and its mapping from driver errors: an error the extension
+//! raised is recognised by its SQLSTATE and code (the DETAIL) in the contract's catalogue,
+//! anything else by its SQLSTATE alone, with no rule of any particular application.
 //!
 //! Nothing of a driver error is kept but its SQLSTATE: PostgreSQL messages and details can echo
 //! the arguments of the failed call, and those arguments are credentials.
@@ -6,59 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Why the client or the server refused the input of a call: the reason inside
-/// [`VaultError::Validation`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InvalidInput {
-    /// A required argument was null (SQLSTATE 22004).
-    Null,
-    /// An id was not a UUID (SQLSTATE 22P02).
-    NotAUuid,
-    /// The credentials serialise to more than 65536 bytes of JSON (SQLSTATE 22001).
-    TooLarge,
-    /// The credentials text is not JSON (SQLSTATE 22032).
-    InvalidJson,
-    /// The credentials are not a JSON object of string values (SQLSTATE 2203C).
-    NotAnObject,
-    /// The credentials have no entry.
-    NoEntries,
-    /// The credentials have more than 64 entries (SQLSTATE 2203E).
-    TooManyEntries,
-    /// A credential name appears twice (SQLSTATE 22030).
-    DuplicateName,
-    /// A credential name is the empty string.
-    EmptyName,
-    /// A credential value is the empty string.
-    EmptyValue,
-    /// The server found an empty name or value, or a value that is not a string (SQLSTATE 22023).
-    InvalidEntry,
-    /// A credential name or value contains a NUL character (SQLSTATE 22P05).
-    NulCharacter,
-    /// A user's JWT claims are not an object with a UUID `sub` and the role `authenticated`.
-    InvalidClaims,
-}
-
-impl fmt::Display for InvalidInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            InvalidInput::Null => "a required argument is null",
-            InvalidInput::NotAUuid => "an id is not a UUID",
-            InvalidInput::TooLarge => "the credentials exceed 65536 bytes of JSON",
-            InvalidInput::InvalidJson => "the credentials are not valid JSON",
-            InvalidInput::NotAnObject => "the credentials are not a JSON object of string values",
-            InvalidInput::NoEntries => "the credentials are empty",
-            InvalidInput::TooManyEntries => "the credentials have more than 64 entries",
-            InvalidInput::DuplicateName => "a credential name appears twice",
-            InvalidInput::EmptyName => "a credential name is empty",
-            InvalidInput::EmptyValue => "a credential value is empty",
-            InvalidInput::InvalidEntry => "a credential name or value is empty or not a string",
-            InvalidInput::NulCharacter => "a credential name or value contains a NUL character",
-            InvalidInput::InvalidClaims => {
-                "the user's claims need a UUID sub and the role authenticated"
-            }
-        })
-    }
-}
+use credential_vault_contract::Error as ContractError;
+use sqlx::postgres::PgDatabaseError;
 
 /// Why a TLS connection the `sslmode` asked for was not made: the reason inside
 /// [`VaultError::Tls`]. Nothing of the driver's or the server's text is kept.
@@ -95,21 +46,31 @@ impl fmt::Display for TlsFailure {
 /// Everything a vault call can fail with. Every message is safe to log and show: none carries a
 /// credential value, a driver message, a query or a connection string.
 ///
-/// No call is retried by the client. [`VaultError::Conflict`] is the caller's signal to re-read
-/// the reference (for example with `list`) and try again; [`VaultError::Authentication`] and
-/// [`VaultError::PermissionDenied`] must never be retried as they are.
+/// No call is retried by the client. A caller may retry:
+/// - [`VaultError::Unavailable`], after a pause;
+/// - [`VaultError::Conflict`] and [`VaultError::Timeout`], after re-reading the reference (for
+///   example with `list`): the earlier call may have gone through.
+///
+/// Every other variant comes back the same until something changes (the input, the grants, the
+/// login, the configuration), so retrying it as it is only repeats the failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultError {
-    /// The input was refused, by the client before any round trip or by the server (SQLSTATE
-    /// 22004, 22P02, 22001, 22032, 2203C, 2203E, 22030, 22023, 22P05).
+    /// The input was refused, by the client before any round trip or by the server: one of the
+    /// contract's input rules (SQLSTATE class 22), the same variant wherever it was caught. A
+    /// refusal by the server of a parameterised rule carries the catalogue's placeholder
+    /// (`<argument>`), as the server does not send the parameter.
     #[error("invalid input: {0}")]
-    Validation(InvalidInput),
+    Validation(ContractError),
+    /// A user's JWT claims are not an object with a UUID `sub` and the role `authenticated`
+    /// (client only: the claims are checked before any call).
+    #[error("invalid user claims: they need a UUID sub and the role authenticated")]
+    InvalidClaims,
     /// The reference or integration does not exist, or the caller may not see it (PT404): the
     /// server deliberately does not say which.
     #[error("credentials not found or not accessible")]
     NotFound,
-    /// A concurrent rotation or change, or the integration already has credentials (PT409).
-    #[error("conflict: changed concurrently or already stored; re-read the reference and retry")]
+    /// The reference is being rotated or deleted concurrently (PT409).
+    #[error("conflict: changed concurrently; re-read the reference and retry")]
     Conflict,
     /// The caller's role may not make this call, or nobody is logged in (42501).
     #[error("permission denied")]
@@ -120,23 +81,30 @@ pub enum VaultError {
     /// The call, including getting a connection, did not finish within its deadline.
     ///
     /// The server may still have carried the call out: re-read with `list` before acting again
-    /// (a repeated store fails with [`VaultError::Conflict`], a repeated rotate or delete with
-    /// [`VaultError::NotFound`], if the first one went through). On the caller's own
-    /// transaction, roll the transaction back.
+    /// (a repeated rotate or delete fails with [`VaultError::NotFound`] if the first one went
+    /// through). On the caller's own transaction, roll the transaction back.
     #[error("no answer within {after:?}")]
     Timeout {
         /// The deadline that passed.
         after: Duration,
     },
-    /// The server cannot be reached, is shutting down, or its Vault is missing or misconfigured
-    /// (55000, 57P01, 57P02, 57P03, class 08, pool timeout, connection and I/O errors).
+    /// The server cannot be reached or is shutting down (57P01, 57P02, 57P03, class 08, pool
+    /// timeout, connection and I/O errors).
     #[error("the credential vault is unavailable")]
     Unavailable,
+    /// The database is not set up for the call, and retrying will not help until an operator
+    /// fixes it: Supabase Vault is missing or cannot read its secrets back, no authorizer is
+    /// registered, the link hook cannot be called (55000), or the server is read-only for a
+    /// write (25006, a read replica).
+    #[error("the credential vault is not configured for this call")]
+    Misconfigured,
     /// The TLS connection that the `sslmode` requires could not be made or verified. Not retried:
     /// check `sslmode`, `sslrootcert` and the host name.
     #[error("no secure connection: {0}")]
     Tls(TlsFailure),
-    /// Anything else: an unexpected SQLSTATE (only the code is kept) or an unexpected response.
+    /// Anything else, only the code kept: an unexpected SQLSTATE (PostgreSQL's own errors, such
+    /// as a unique violation 23505 from the application's triggers or hooks, and the
+    /// extension's internal failures) or an unexpected response (no SQLSTATE).
     #[error("unexpected database error (SQLSTATE {})", .sqlstate.as_deref().unwrap_or("none"))]
     Database {
         /// The five-character SQLSTATE, when the server sent one.
@@ -148,33 +116,52 @@ impl VaultError {
     /// An unexpected response, with no SQLSTATE to report.
     pub(crate) const UNEXPECTED_RESPONSE: VaultError = VaultError::Database { sqlstate: None };
 
-    fn from_sqlstate(code: &str) -> VaultError {
-        let invalid = VaultError::Validation;
-        match code {
-            "22004" => invalid(InvalidInput::Null),
-            "22P02" => invalid(InvalidInput::NotAUuid),
-            "22001" => invalid(InvalidInput::TooLarge),
-            "22032" => invalid(InvalidInput::InvalidJson),
-            "2203C" => invalid(InvalidInput::NotAnObject),
-            "2203E" => invalid(InvalidInput::TooManyEntries),
-            "22030" => invalid(InvalidInput::DuplicateName),
-            "22023" => invalid(InvalidInput::InvalidEntry),
-            "22P05" => invalid(InvalidInput::NulCharacter),
+    /// Maps a server error by its SQLSTATE and DETAIL. The detail is only compared with the
+    /// catalogue's codes, never kept.
+    pub(crate) fn from_server(sqlstate: &str, detail: Option<&str>) -> VaultError {
+        if let Some(error) = ContractError::from_server(sqlstate, detail) {
+            return error.into();
+        }
+        match sqlstate {
+            // 0.1.0's SQL wrappers re-raise these without the code; no other source uses PT.
             "PT404" => VaultError::NotFound,
-            // 23505: the application keeps one reference per integration and refuses a second.
-            "PT409" | "23505" => VaultError::Conflict,
+            "PT409" => VaultError::Conflict,
+            // PostgreSQL's own, for a function the role has no EXECUTE on.
             "42501" => VaultError::PermissionDenied,
-            "55000" | "57P01" | "57P02" | "57P03" => VaultError::Unavailable,
-            _ if code.starts_with("28") => VaultError::Authentication,
-            _ if code.starts_with("08") => VaultError::Unavailable,
+            "57P01" | "57P02" | "57P03" => VaultError::Unavailable,
+            _ if sqlstate.starts_with("28") => VaultError::Authentication,
+            _ if sqlstate.starts_with("08") => VaultError::Unavailable,
             _ => VaultError::Database {
                 // A SQLSTATE is five digits or upper-case letters; keep nothing else.
-                sqlstate: (code.len() == 5
-                    && code
+                sqlstate: (sqlstate.len() == 5
+                    && sqlstate
                         .bytes()
                         .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()))
-                .then(|| code.to_owned()),
+                .then(|| sqlstate.to_owned()),
             },
+        }
+    }
+}
+
+/// The variant an error of the contract's catalogue is to a caller, whichever side raised it.
+impl From<ContractError> for VaultError {
+    fn from(error: ContractError) -> VaultError {
+        use ContractError::*;
+        match error {
+            NullArgument(_) | NotAUuid(_) | CredentialsTooLarge | InvalidJson | NotAnObject
+            | NoEntries | TooManyEntries | DuplicateName | EmptyName | NonStringValue
+            | EmptyValue | NulCharacter => VaultError::Validation(error),
+            RoleNotAllowed(_) => VaultError::PermissionDenied,
+            IntegrationNotFound | CredentialsNotFound => VaultError::NotFound,
+            ConcurrentChange => VaultError::Conflict,
+            VaultMissing | VaultRoundTripFailed | NoAuthorizer | LinkHookUnusable | ReadOnly => {
+                VaultError::Misconfigured
+            }
+            StoredCredentialsCorrupt | InvalidLinkHook | NoStrongRandom | StatementFailed => {
+                VaultError::Database {
+                    sqlstate: Some(error.sqlstate().to_owned()),
+                }
+            }
         }
     }
 }
@@ -188,7 +175,12 @@ impl From<sqlx::Error> for VaultError {
                 Some(code) if code == "08P01" && refused_by_the_pooler(error.message()) => {
                     VaultError::Authentication
                 }
-                Some(code) => VaultError::from_sqlstate(&code),
+                Some(code) => {
+                    let detail = error
+                        .try_downcast_ref::<PgDatabaseError>()
+                        .and_then(PgDatabaseError::detail);
+                    VaultError::from_server(&code, detail)
+                }
                 None => VaultError::UNEXPECTED_RESPONSE,
             },
             sqlx::Error::Io(error) => tls_failure(&error)

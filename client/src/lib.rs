@@ -19,14 +19,15 @@
 //! - [`CredentialMap`] holds the credentials: checked on construction, printed as `[REDACTED]`,
 //!   wiped from memory when dropped. [`CredentialReference`] is what the vault hands back: an id
 //!   and a timestamp, never a secret.
-//! - [`VaultError`] is the one error type, mapped from the server's SQLSTATE (and TLS failures
-//!   to [`VaultError::Tls`]) and safe to show: no error ever carries a credential value or a
-//!   driver message.
+//! - [`VaultError`] is the one error type, mapped from the server's SQLSTATE and error code
+//!   through the [`contract`]'s catalogue (and TLS failures to [`VaultError::Tls`]) and safe to
+//!   show: no error ever carries a credential value or a driver message. The input rules are the
+//!   contract's too, so the client refuses a bad input with the very variant the server would.
 //!
 //! Ids are [`IntegrationId`] and [`VaultSecretId`], UUIDs by type; every argument travels as a
 //! bind parameter. Each call has a deadline ([`Deadlines`], 5 seconds by default) that covers
-//! getting a connection too. Nothing is retried: [`VaultError::Conflict`] means "re-read the
-//! reference and try again", and authentication errors are returned at once.
+//! getting a connection too. Nothing is retried: [`VaultError`] says which variants a caller may
+//! retry, and authentication errors are returned at once.
 //!
 //! Wiping is best effort: the client keeps the JSON text it sends or receives in buffers that are
 //! wiped after the call, but the driver's own network buffers are outside its reach.
@@ -52,7 +53,7 @@
 //! let credentials = CredentialMap::new([("client_id", "abc"), ("client_secret", "s3cr3t")])?;
 //! match vault.store(integration, &credentials).await {
 //!     Ok(reference) => println!("{}", serde_json::to_string(&reference)?),
-//!     Err(VaultError::Conflict) => { /* already stored: list, then rotate instead */ }
+//!     Err(VaultError::Unavailable) => { /* retry later */ }
 //!     Err(error) => eprintln!("could not store: {error}"), // safe to log
 //! }
 //! # Ok(())
@@ -73,8 +74,12 @@ mod tests;
 
 pub use connect::{CONNECT_TIMEOUT, lazy_pool, supabase_options};
 pub use context::UserClaims;
-pub use credentials::{CredentialMap, MAX_ENTRIES, MAX_JSON_BYTES};
-pub use error::{InvalidInput, TlsFailure, VaultError};
+/// The API contract shared with the extension: its limits, its input rules and the error
+/// catalogue that [`VaultError::Validation`] carries.
+pub use credential_vault_contract as contract;
+pub use credential_vault_contract::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
+pub use credentials::CredentialMap;
+pub use error::{TlsFailure, VaultError};
 pub use reference::{CredentialReference, IntegrationId, VaultSecretId};
 pub use vault::{
     CredentialVault, Deadlines, PgCredentialVault, ServiceRoleCredentialVault,

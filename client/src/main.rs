@@ -12,26 +12,40 @@ use std::time::Duration;
 use clap::error::{ContextKind, ErrorKind};
 use clap::{Args, Parser, Subcommand};
 use credential_vault_client::{
-    CredentialMap, CredentialVault, Deadlines, IntegrationId, InvalidInput,
-    ServiceRoleCredentialVault, ServiceRolePgCredentialVault, VaultError, VaultSecretId,
+    CredentialMap, CredentialVault, Deadlines, IntegrationId, ServiceRoleCredentialVault,
+    ServiceRolePgCredentialVault, VaultError, VaultSecretId, contract,
 };
 use sqlx::postgres::PgConnectOptions;
 use zeroize::Zeroizing;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0   success
-  1   the output could not be written
-  2   usage: bad arguments, no or invalid database URL, unreadable credentials input
-  3   invalid input (credentials or id refused by the client or the server)
-  4   not found or not accessible
-  5   conflict: changed concurrently, or the integration already has credentials
-  6   permission denied
-  7   authentication failed or session expired
-  8   timed out
-  9   vault unavailable
-  10  unexpected database error
-  11  no secure connection (TLS refused by the server, or its certificate failed sslmode)";
+/// What each exit code means, indexed by the code: [`Failure::exit_code`] is the one place that
+/// gives a failure its code, and `--help` and README.md show this table.
+const EXIT_CODES: [&str; 14] = [
+    "success",
+    "the output could not be written",
+    "usage: bad arguments, no or invalid database URL, unreadable credentials input",
+    "invalid input (credentials or id refused by the client or the server)",
+    "not found or not accessible",
+    "conflict: changed concurrently; re-read the reference and retry",
+    "permission denied",
+    "authentication failed or session expired",
+    "timed out",
+    "vault unavailable (worth retrying later)",
+    "unexpected database error",
+    "no secure connection (TLS refused by the server, or its certificate failed sslmode)",
+    "vault not configured for this call (Vault missing, no authorizer, link hook unusable, read-only server)",
+    "invalid user claims",
+];
+
+fn exit_codes_help() -> String {
+    let rows = EXIT_CODES
+        .iter()
+        .enumerate()
+        .map(|(code, meaning)| format!("\n  {code:<3} {meaning}"));
+    std::iter::once("Exit codes:".to_owned())
+        .chain(rows)
+        .collect()
+}
 
 /// Manage integration credentials kept in Supabase Vault by the credential_vault extension.
 ///
@@ -41,7 +55,7 @@ Exit codes:
 /// line. Credentials are read as a JSON object of string values from standard input or
 /// --credentials-file, never from the command line. Results are JSON on standard output.
 #[derive(Debug, Parser)]
-#[command(name = "credential-vault", version, after_help = EXIT_CODES)]
+#[command(name = "credential-vault", version, after_help = exit_codes_help())]
 struct Cli {
     /// Read the PostgreSQL connection URL from this file (first line) instead of $DATABASE_URL
     #[arg(long, global = true, value_name = "PATH")]
@@ -119,10 +133,10 @@ impl CredentialsInput {
                 None => Failure::Usage("cannot read the credentials from standard input".into()),
             })?;
         if text.len() > MAX_INPUT_BYTES {
-            return Err(VaultError::Validation(InvalidInput::TooLarge).into());
+            return Err(VaultError::Validation(contract::Error::CredentialsTooLarge).into());
         }
         let json = std::str::from_utf8(&text)
-            .map_err(|_| VaultError::Validation(InvalidInput::InvalidJson))?;
+            .map_err(|_| VaultError::Validation(contract::Error::InvalidJson))?;
         Ok(CredentialMap::from_json(json)?)
     }
 }
@@ -143,6 +157,7 @@ impl Failure {
         ))
     }
 
+    /// The failure's code, whose meaning is `EXIT_CODES[code]`.
     fn exit_code(&self) -> u8 {
         match self {
             Failure::Output => 1,
@@ -157,6 +172,8 @@ impl Failure {
                 VaultError::Unavailable => 9,
                 VaultError::Database { .. } => 10,
                 VaultError::Tls(_) => 11,
+                VaultError::Misconfigured => 12,
+                VaultError::InvalidClaims => 13,
             },
         }
     }
@@ -310,7 +327,7 @@ mod tests {
         let failures = [
             Failure::Output,
             Failure::Usage(String::new()),
-            Failure::Vault(VaultError::Validation(InvalidInput::NoEntries)),
+            Failure::Vault(VaultError::Validation(contract::Error::NoEntries)),
             Failure::Vault(VaultError::NotFound),
             Failure::Vault(VaultError::Conflict),
             Failure::Vault(VaultError::PermissionDenied),
@@ -321,13 +338,22 @@ mod tests {
             Failure::Vault(VaultError::Unavailable),
             Failure::Vault(VaultError::Database { sqlstate: None }),
             Failure::Vault(VaultError::Tls(TlsFailure::WrongHost)),
+            Failure::Vault(VaultError::Misconfigured),
+            Failure::Vault(VaultError::InvalidClaims),
         ];
         let codes: Vec<u8> = failures.iter().map(Failure::exit_code).collect();
-        assert_eq!(codes, (1..=11).collect::<Vec<u8>>());
-        for code in codes {
+        let documented = 1..EXIT_CODES.len() as u8;
+        assert_eq!(codes, documented.collect::<Vec<u8>>(), "one code each");
+        let help = exit_codes_help();
+        let readme = include_str!("../../README.md");
+        for (code, meaning) in EXIT_CODES.iter().enumerate() {
             assert!(
-                EXIT_CODES.contains(&format!("\n  {code:<3} ")),
-                "{code} is documented"
+                help.contains(&format!("\n  {code:<3} {meaning}")),
+                "{code} in --help"
+            );
+            assert!(
+                readme.contains(&format!("| {code} | {meaning} |")),
+                "{code} in README.md"
             );
         }
     }

@@ -7,11 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{InvalidInput, VaultError};
+use credential_vault_contract::Error as ContractError;
+
+use crate::error::VaultError;
 
 /// Defines a UUID newtype, so that an integration id and a secret id cannot be swapped.
 macro_rules! uuid_newtype {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $argument:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -31,14 +33,15 @@ macro_rules! uuid_newtype {
         }
 
         /// Accepts any form [`Uuid::parse_str`] accepts; the id is always sent in the
-        /// canonical hyphenated form.
+        /// canonical hyphenated form. Refused with the contract's `NotAUuid`, naming the SQL
+        /// argument the id is passed as.
         impl FromStr for $name {
             type Err = VaultError;
 
             fn from_str(text: &str) -> Result<Self, VaultError> {
                 Uuid::parse_str(text)
                     .map(Self)
-                    .map_err(|_| VaultError::Validation(InvalidInput::NotAUuid))
+                    .map_err(|_| VaultError::Validation(ContractError::NotAUuid($argument)))
             }
         }
 
@@ -61,13 +64,13 @@ uuid_newtype! {
     /// assert_eq!(id.to_string(), "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c");
     /// assert!("not-a-uuid".parse::<IntegrationId>().is_err());
     /// ```
-    IntegrationId
+    IntegrationId, "integration_id"
 }
 
 uuid_newtype! {
     /// The id of one stored set of credentials (a Vault secret): what a
     /// [`CredentialReference`] points to.
-    VaultSecretId
+    VaultSecretId, "vault_secret_id"
 }
 
 /// A reference to stored credentials: the secret's id and when it was stored. Holds no

@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 use crate::backend::Backend;
 use crate::operations::{self, DELETE_SQL, LIST_SQL, RETRIEVE_SQL, ROTATE_SQL, STORE_SQL};
 use crate::{
-    CredentialMap, CredentialReference, IntegrationId, InvalidInput, TlsFailure, UserClaims,
-    VaultError, VaultSecretId, supabase_options,
+    CredentialMap, CredentialReference, IntegrationId, TlsFailure, UserClaims, VaultError,
+    VaultSecretId, contract, supabase_options,
 };
 
 /// Planted in secrets and in driver messages; must never show up in any output.
@@ -201,7 +201,10 @@ async fn empty_credentials_are_rejected_before_any_call() {
         Ok(map) => operations::store(&fake, DEADLINE, integration(), &map).await,
         Err(error) => Err(error),
     };
-    assert_eq!(result, Err(VaultError::Validation(InvalidInput::NoEntries)));
+    assert_eq!(
+        result,
+        Err(VaultError::Validation(contract::Error::NoEntries))
+    );
     assert_eq!(fake.calls(), []);
 }
 
@@ -299,42 +302,86 @@ async fn every_operation_failing_with(error: impl Fn() -> sqlx::Error) -> [Vault
     ]
 }
 
-#[tokio::test]
-async fn every_sqlstate_becomes_the_right_variant_with_a_safe_message() {
-    use InvalidInput::*;
+#[test]
+fn every_error_of_the_catalogue_maps_back_by_its_sqlstate_and_code() {
+    use contract::Error::*;
+    for error in contract::Error::CATALOGUE {
+        let mapped = VaultError::from_server(error.sqlstate(), Some(error.code()));
+        assert_eq!(mapped, VaultError::from(error), "{}", error.code());
+        assert_safe(&mapped);
+    }
+    let database = |sqlstate: &str| VaultError::Database {
+        sqlstate: Some(sqlstate.into()),
+    };
     let expectations = [
-        ("22004", VaultError::Validation(Null)),
-        ("22P02", VaultError::Validation(NotAUuid)),
-        ("22001", VaultError::Validation(TooLarge)),
-        ("22032", VaultError::Validation(InvalidJson)),
-        ("2203C", VaultError::Validation(NotAnObject)),
-        ("2203E", VaultError::Validation(TooManyEntries)),
-        ("22030", VaultError::Validation(DuplicateName)),
-        ("22023", VaultError::Validation(InvalidEntry)),
-        ("22P05", VaultError::Validation(NulCharacter)),
+        (EmptyName, VaultError::Validation(EmptyName)),
+        (NonStringValue, VaultError::Validation(NonStringValue)),
+        (NoEntries, VaultError::Validation(NoEntries)),
+        (InvalidLinkHook, database("22023")),
+        (CredentialsNotFound, VaultError::NotFound),
+        (ConcurrentChange, VaultError::Conflict),
+        (RoleNotAllowed("store"), VaultError::PermissionDenied),
+        (VaultMissing, VaultError::Misconfigured),
+        (NoAuthorizer, VaultError::Misconfigured),
+        (ReadOnly, VaultError::Misconfigured),
+        (StoredCredentialsCorrupt, database("XX001")),
+        (StatementFailed, database("XX000")),
+    ];
+    for (error, expected) in expectations {
+        assert_eq!(
+            VaultError::from_server(error.sqlstate(), Some(error.code())),
+            expected,
+            "{}",
+            error.code()
+        );
+    }
+}
+
+#[test]
+fn the_client_and_the_server_refuse_an_input_with_the_same_value() {
+    let cases: [(Result<CredentialMap, VaultError>, contract::Error); 4] = [
+        (CredentialMap::new([("", "v")]), contract::Error::EmptyName),
+        (CredentialMap::new([("k", "")]), contract::Error::EmptyValue),
+        (
+            CredentialMap::from_json(r#"{"k": 1}"#),
+            contract::Error::NonStringValue,
+        ),
+        (
+            CredentialMap::from_json(r#"{"k": "a", "k": "b"}"#),
+            contract::Error::DuplicateName,
+        ),
+    ];
+    for (client, server) in cases {
+        let server = VaultError::from_server(server.sqlstate(), Some(server.code()));
+        assert_eq!(client.map(|_| ()), Err(server));
+    }
+}
+
+#[tokio::test]
+async fn other_server_errors_map_by_their_sqlstate_alone_with_a_safe_message() {
+    let database = |sqlstate: &str| VaultError::Database {
+        sqlstate: Some(sqlstate.into()),
+    };
+    let expectations = [
+        // PostgreSQL's own errors (or an older server's) with the extension's SQLSTATEs but
+        // without its code are not the extension's rules.
+        ("22023", database("22023")),
+        ("22P02", database("22P02")),
+        ("55000", database("55000")),
+        // The application's own rules are its business: no variant of their own.
+        ("23505", database("23505")),
         ("PT404", VaultError::NotFound),
         ("PT409", VaultError::Conflict),
         ("42501", VaultError::PermissionDenied),
         ("28000", VaultError::Authentication),
         ("28P01", VaultError::Authentication),
-        ("55000", VaultError::Unavailable),
         ("57P01", VaultError::Unavailable),
         ("57P02", VaultError::Unavailable),
         ("57P03", VaultError::Unavailable),
         ("08006", VaultError::Unavailable),
         ("08001", VaultError::Unavailable),
-        (
-            "XX001",
-            VaultError::Database {
-                sqlstate: Some("XX001".into()),
-            },
-        ),
-        (
-            "40001",
-            VaultError::Database {
-                sqlstate: Some("40001".into()),
-            },
-        ),
+        ("XX001", database("XX001")),
+        ("40001", database("40001")),
         ("not a sqlstate", VaultError::UNEXPECTED_RESPONSE),
     ];
     for (sqlstate, expected) in expectations {
@@ -347,6 +394,11 @@ async fn every_sqlstate_becomes_the_right_variant_with_a_safe_message() {
         assert_eq!(error, VaultError::UNEXPECTED_RESPONSE);
         assert_safe(&error);
     }
+    // A detail is only compared: one that is not a code of ours (PostgreSQL's can quote the
+    // input) leaves nothing behind.
+    let error = VaultError::from_server("22023", Some(CANARY));
+    assert_eq!(error, database("22023"));
+    assert_safe(&error);
 }
 
 #[test]
@@ -498,9 +550,15 @@ async fn nothing_printed_after_a_store_contains_a_value() {
 
 #[test]
 fn ids_must_be_uuids() {
-    let not_a_uuid = VaultError::Validation(InvalidInput::NotAUuid);
-    assert_eq!("42".parse::<IntegrationId>(), Err(not_a_uuid.clone()));
-    assert_eq!("".parse::<VaultSecretId>(), Err(not_a_uuid));
+    let not_a_uuid = |argument| VaultError::Validation(contract::Error::NotAUuid(argument));
+    assert_eq!(
+        "42".parse::<IntegrationId>(),
+        Err(not_a_uuid("integration_id"))
+    );
+    assert_eq!(
+        "".parse::<VaultSecretId>(),
+        Err(not_a_uuid("vault_secret_id"))
+    );
     // Other spellings are accepted and sent in the canonical form.
     let braced: VaultSecretId = "{0B6F3C1E-2F7A-4D8E-9C1B-5A6D7E8F9A0B}".parse().unwrap();
     assert_eq!(braced.to_string(), "0b6f3c1e-2f7a-4d8e-9c1b-5a6d7e8f9a0b");
@@ -548,7 +606,7 @@ fn remote_hosts_never_get_plaintext_unless_asked_and_no_statement_is_cached() {
 #[test]
 fn user_claims_need_a_uuid_sub_and_the_authenticated_role() {
     let sub = "7e0b9a8c-3d2f-4c1b-9e8d-6f5a4b3c2d1e";
-    let invalid = Err(VaultError::Validation(InvalidInput::InvalidClaims));
+    let invalid = Err(VaultError::InvalidClaims);
     for claims in [
         serde_json::json!("not an object"),
         serde_json::json!({"role": "authenticated"}),

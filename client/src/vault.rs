@@ -24,9 +24,9 @@ use crate::reference::{CredentialReference, IntegrationId, VaultSecretId};
 pub trait CredentialVault {
     /// Stores `credentials` for `integration_id` and returns the new reference.
     ///
-    /// Fails with [`VaultError::Conflict`] if the integration already has credentials (rotate
-    /// them instead) and [`VaultError::NotFound`] if the integration does not exist or is not the
-    /// caller's.
+    /// Fails with [`VaultError::NotFound`] if the integration does not exist or is not the
+    /// caller's. A rule of the application's own (such as one reference per integration,
+    /// enforced by a unique index) comes back as the [`VaultError::Database`] it raises.
     fn store(
         &self,
         integration_id: IntegrationId,

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use credential_vault_client::{
     CONNECT_TIMEOUT, CredentialMap, CredentialReference, CredentialVault, Deadlines, IntegrationId,
-    InvalidInput, PgCredentialVault, ServiceRoleCredentialVault, ServiceRolePgCredentialVault,
-    TlsFailure, UserClaims, VaultError, VaultSecretId, lazy_pool, supabase_options,
+    PgCredentialVault, ServiceRoleCredentialVault, ServiceRolePgCredentialVault, TlsFailure,
+    UserClaims, VaultError, VaultSecretId, contract, lazy_pool, supabase_options,
 };
 use credential_vault_tests::{
     Caller, Tenants, TestDatabase, audit_actions, canary, database_error_text, integration_state,
@@ -261,11 +261,12 @@ fn expect_error<T: Debug>(
 }
 
 const NOT_FOUND: &str = "credentials not found or not accessible";
-const CONFLICT: &str =
-    "conflict: changed concurrently or already stored; re-read the reference and retry";
+const CONFLICT: &str = "conflict: changed concurrently; re-read the reference and retry";
 const PERMISSION_DENIED: &str = "permission denied";
 const AUTHENTICATION: &str = "authentication failed or session expired";
 const UNAVAILABLE: &str = "the credential vault is unavailable";
+const MISCONFIGURED: &str = "the credential vault is not configured for this call";
+const UNIQUE_VIOLATION: &str = "unexpected database error (SQLSTATE 23505)";
 
 /// Counts of what the vault and the application hold, and the integration's link.
 async fn state(db: &TestDatabase, integration: IntegrationId) -> (i64, i64, i64, Option<Uuid>) {
@@ -348,11 +349,13 @@ async fn an_empty_map_is_refused_before_any_round_trip() {
     let vault = ServiceRolePgCredentialVault::connect_lazy(login.wrong_password_options(&db));
 
     let empty: [(&str, &str); 0] = [];
+    let no_entries = contract::Error::NoEntries;
+    let refused = format!("invalid input: {no_entries}");
     expect_error(
         "an empty map",
         CredentialMap::new(empty),
-        VaultError::Validation(InvalidInput::NoEntries),
-        "invalid input: the credentials are empty",
+        VaultError::Validation(no_entries),
+        &refused,
     );
     let result = async {
         let credentials = CredentialMap::from_json("{}")?;
@@ -362,19 +365,15 @@ async fn an_empty_map_is_refused_before_any_round_trip() {
     expect_error(
         "store of {}",
         result,
-        VaultError::Validation(InvalidInput::NoEntries),
-        "invalid input: the credentials are empty",
+        VaultError::Validation(no_entries),
+        &refused,
     );
 
     let url = login.service_url(&db, &other_secret("cli-wrong-password"));
     let run = cli(&url, &["store", &t.integration.to_string()], Some("{}")).await;
     assert_eq!(
         (run.code, run.stdout.as_str(), run.stderr.as_str()),
-        (
-            Some(3),
-            "",
-            "credential-vault: invalid input: the credentials are empty\n"
-        )
+        (Some(3), "", &*format!("credential-vault: {refused}\n"))
     );
     assert_eq!(login.refused_logins(), 0, "nothing reached the server");
 
@@ -648,14 +647,17 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
         NOT_FOUND,
     );
 
-    // 23505: the integration already holds a reference.
+    // 23505: the application's one reference per integration refuses a second; the client
+    // has no rule of the application's, so it is a database error with only its SQLSTATE.
     expect_error(
         "a second store",
         vault
             .store(integration_id(&t), &credentials(&secret("second-store")))
             .await,
-        VaultError::Conflict,
-        CONFLICT,
+        VaultError::Database {
+            sqlstate: Some("23505".into()),
+        },
+        UNIQUE_VIOLATION,
     );
 
     // PT409: someone else holds the reference while we rotate or delete it.
@@ -735,31 +737,42 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
     let c = other_secret("raw-input");
     const STORE: &str = "select * from public.vault_store_integration_credentials($1, $2)";
     let json = |value: &str| serde_json::json!({ "k": value }).to_string();
+    // The server does not send a parameterised rule's parameter: the placeholder comes back.
     let invalid = VaultError::Validation;
+    let (argument, database) = ("<argument>", |sqlstate: &str| VaultError::Database {
+        sqlstate: Some(sqlstate.into()),
+    });
+    use contract::Error::*;
     let cases: Vec<(&str, &str, Vec<String>, VaultError)> = vec![
         (
             "22P02 id",
             STORE,
             vec![c.clone(), json(&c)],
-            invalid(InvalidInput::NotAUuid),
+            invalid(NotAUuid(argument)),
         ),
         (
             "22032",
             STORE,
             vec![integration.clone(), format!("{{\"k\": {c}")],
-            invalid(InvalidInput::InvalidJson),
+            invalid(InvalidJson),
         ),
         (
             "2203C",
             STORE,
             vec![integration.clone(), format!("[\"{c}\"]")],
-            invalid(InvalidInput::NotAnObject),
+            invalid(NotAnObject),
         ),
         (
             "22023",
             STORE,
             vec![integration.clone(), format!("{{\"k\": 1, \"s\": \"{c}\"}}")],
-            invalid(InvalidInput::InvalidEntry),
+            invalid(NonStringValue),
+        ),
+        (
+            "22023 empty name",
+            STORE,
+            vec![integration.clone(), format!("{{\"\": \"{c}\"}}")],
+            invalid(EmptyName),
         ),
         (
             "22030",
@@ -768,13 +781,13 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
                 integration.clone(),
                 format!("{{\"k\": \"{c}\", \"k\": \"{c}\"}}"),
             ],
-            invalid(InvalidInput::DuplicateName),
+            invalid(DuplicateName),
         ),
         (
             "22P05",
             STORE,
             vec![integration.clone(), format!("{{\"k\": \"{c}\\u0000\"}}")],
-            invalid(InvalidInput::NulCharacter),
+            invalid(NulCharacter),
         ),
         (
             "22001",
@@ -783,7 +796,7 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
                 integration.clone(),
                 json(&format!("{c}{}", "x".repeat(70_000))),
             ],
-            invalid(InvalidInput::TooLarge),
+            invalid(CredentialsTooLarge),
         ),
         (
             "2203E",
@@ -797,13 +810,13 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
                 )
                 .unwrap(),
             ],
-            invalid(InvalidInput::TooManyEntries),
+            invalid(TooManyEntries),
         ),
         (
             "22004",
             "select * from public.vault_store_integration_credentials($1, null)",
             vec![integration.clone()],
-            invalid(InvalidInput::Null),
+            invalid(NullArgument(argument)),
         ),
         (
             "PT404",
@@ -813,19 +826,18 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
         ),
         // Driver messages that do quote the input: the cast's message, and Vault's
         // create_secret with a NULL description (hazard 2), whose detail holds the secret.
+        // Neither is the extension's, whatever its SQLSTATE.
         (
             "22P02 cast",
             "select $1::uuid",
             vec![c.clone()],
-            invalid(InvalidInput::NotAUuid),
+            database("22P02"),
         ),
         (
             "23502",
             "select vault.create_secret($1, null, null)",
             vec![c.clone()],
-            VaultError::Database {
-                sqlstate: Some("23502".into()),
-            },
+            database("23502"),
         ),
     ];
     let mut quoted = Vec::new();
@@ -1075,7 +1087,7 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
     locker.rollback().await.unwrap();
     assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
 
-    // 55000: the server is missing a prerequisite (here, the authorizer).
+    // 55000: the server is missing a prerequisite (here, the authorizer); not worth a retry.
     sqlx::query("delete from credential_vault.authorizer")
         .execute(&db.pool)
         .await
@@ -1091,8 +1103,8 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
                 &credentials(&secret("no-authorizer")),
             )
             .await,
-        VaultError::Unavailable,
-        UNAVAILABLE,
+        VaultError::Misconfigured,
+        MISCONFIGURED,
     );
     tx.rollback().await.unwrap();
     sweep();
@@ -1323,26 +1335,27 @@ async fn the_cli_round_trips_on_stdin_and_reports_a_conflict_safely() {
         serde_json::from_str::<serde_json::Value>(&input).unwrap()
     );
 
-    // The error: a second store is a conflict, reported as one safe line and exit code 5.
+    // The error: the application refuses a second store (23505), reported as one safe line and
+    // exit code 10, an unexpected database error.
     let other_value = secret("cli-second");
     let second_input = serde_json::json!({"api_key": other_value}).to_string();
-    let conflict = cli(&url, &["store", &integration], Some(&second_input)).await;
-    record("cli conflict stdout", conflict.stdout.clone());
-    record("cli conflict stderr", conflict.stderr.clone());
+    let second = cli(&url, &["store", &integration], Some(&second_input)).await;
+    record("cli second store stdout", second.stdout.clone());
+    record("cli second store stderr", second.stderr.clone());
     assert_eq!(
+        (second.code, second.stdout.as_str(), second.stderr.as_str()),
         (
-            conflict.code,
-            conflict.stdout.as_str(),
-            conflict.stderr.as_str()
-        ),
-        (Some(5), "", &*format!("credential-vault: {CONFLICT}\n"))
+            Some(10),
+            "",
+            &*format!("credential-vault: {UNIQUE_VIOLATION}\n")
+        )
     );
     assert_eq!(
         state(&db, integration_id(&t)).await.0,
         1,
         "still one secret"
     );
-    assert!(!conflict.stderr.contains(&login.password));
+    assert!(!second.stderr.contains(&login.password));
     sweep();
 }
 

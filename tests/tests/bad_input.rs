@@ -1,7 +1,8 @@
 //! The bad-input corpus: families of malformed, hostile and oversized input (a table of families
 //! times functions, generated here), each case with a unique canary inside it, sent through SQL
-//! as `service_role` and through the `credential-vault` CLI. Every case must get its documented
-//! SQLSTATE (README's table) or exit code (`EXIT_CODES` in client/src/main.rs), no error text or
+//! as `service_role` and through the `credential-vault` CLI. Every case must get its error of the
+//! contract's catalogue (SQLSTATE, code and message, as README's table shows them) or exit code
+//! (`EXIT_CODES` in client/src/main.rs), no error text or
 //! output may contain its canary, and the row counts of every table the extension and Vault own
 //! must be the same afterwards. Then property tests of the same function with generated input.
 //!
@@ -16,6 +17,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use credential_vault_contract::{Error, MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
 use credential_vault_tests::{
     Caller, RowCounts, TestDatabase, api, call_as, create_integration, credentials_json,
     error_text, impersonate, report_figure, run_as, server_log, sqlstate,
@@ -25,40 +27,30 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value};
 use sqlx::Postgres;
 use sqlx::encode::IsNull;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
+use sqlx::postgres::{PgArgumentBuffer, PgDatabaseError, PgTypeInfo};
 use uuid::Uuid;
 
-/// README's SQLSTATE table: every (SQLSTATE, message) the functions raise on purpose.
-const DOCUMENTED: &[(&str, &str)] = &[
-    ("22004", "integration_id must not be null"),
-    ("22004", "vault_secret_id must not be null"),
-    ("22004", "credentials_json must not be null"),
-    ("22P02", "integration_id must be a UUID"),
-    ("22P02", "vault_secret_id must be a UUID"),
-    ("22001", "credentials_json is larger than 65536 bytes"),
-    ("22032", "credentials_json is not valid JSON"),
-    ("2203C", "credentials_json must be a JSON object"),
-    ("22023", "credentials_json must contain at least one entry"),
-    (
-        "2203E",
-        "credentials_json must not contain more than 64 entries",
-    ),
-    ("22030", "credentials_json contains a duplicate name"),
-    ("22023", "credential names must not be empty"),
-    ("22023", "credential values must be JSON strings"),
-    ("22023", "credential values must not be empty"),
-    (
-        "22P05",
-        "credential names and values must not contain NUL characters",
-    ),
-    ("PT404", "integration not found"),
-    ("PT404", "integration credentials not found"),
-];
+/// The SQL arguments, which the catalogue's parameterised messages name.
+const ARGUMENTS: [&str; 3] = ["integration_id", "vault_secret_id", "credentials_json"];
+
+/// The catalogue's error that a server error is, by its SQLSTATE, its code (the DETAIL) and its
+/// message, which must be the entry's own (naming one of the arguments, if parameterised).
+fn in_catalogue(error: &PgDatabaseError) -> Option<Error> {
+    let entry = Error::from_server(error.code(), error.detail())?;
+    let instances = match entry {
+        Error::NullArgument(_) => ARGUMENTS.map(Error::NullArgument).to_vec(),
+        Error::NotAUuid(_) => ARGUMENTS.map(Error::NotAUuid).to_vec(),
+        entry => vec![entry],
+    };
+    instances
+        .into_iter()
+        .find(|instance| instance.to_string() == error.message())
+}
 
 /// Text that is not UTF-8 (a NUL byte included) never reaches the functions: PostgreSQL refuses
 /// the bind parameter itself with 22021 `invalid byte sequence for encoding "UTF8": 0x..`,
-/// quoting only the offending bytes. README's table does not list it (it is not the
-/// extension's), so the corpus pins it here.
+/// quoting only the offending bytes. It is not in the catalogue (it is not the extension's), so
+/// the corpus pins it here.
 const NOT_UTF8: &str = "22021";
 
 /// The CLI's exit codes used here (client/src/main.rs, `EXIT_CODES`).
@@ -111,6 +103,24 @@ impl Function {
     /// Whether the id argument is an integration (else a vault_secret_id).
     fn takes_integration(self) -> bool {
         matches!(self, Function::Store | Function::List)
+    }
+
+    /// The name of the id argument.
+    fn id_argument(self) -> &'static str {
+        if self.takes_integration() {
+            "integration_id"
+        } else {
+            "vault_secret_id"
+        }
+    }
+
+    /// The error for an id of nothing the function can act on.
+    fn not_found(self) -> Error {
+        if self.takes_integration() {
+            Error::IntegrationNotFound
+        } else {
+            Error::CredentialsNotFound
+        }
     }
 }
 
@@ -186,7 +196,8 @@ enum Cli {
 struct IdFamily {
     name: &'static str,
     make: fn(&Fresh) -> Arg,
-    sqlstate: &'static str,
+    /// The error, given the id argument's name; `None` for PostgreSQL's 22021.
+    error: Option<fn(&'static str) -> Error>,
     cli: Cli,
 }
 
@@ -201,25 +212,28 @@ fn bytes(parts: &[&[u8]]) -> Arg {
 /// Malformed and hostile spellings of an id; each is tried on every function.
 fn id_families() -> Vec<IdFamily> {
     use Cli::*;
-    let family = |name, sqlstate, cli, make| IdFamily {
+    let family = |name, error, cli, make| IdFamily {
         name,
         make,
-        sqlstate,
+        error,
         cli,
     };
-    let malformed = |name, make| family(name, "22P02", Usage, make);
+    let not_a_uuid = Some(Error::NotAUuid as fn(&'static str) -> Error);
+    let malformed = |name, make| family(name, not_a_uuid, Usage, make);
     vec![
-        family("null", "22004", Unreachable, |_| Arg::Null),
+        family("null", Some(Error::NullArgument), Unreachable, |_| {
+            Arg::Null
+        }),
         malformed("empty", |_| text("")),
         malformed("word", |f| text(f.word())),
         malformed("non-hex digit", |f| text(format!("g{}", &f.id[1..]))),
-        family("braced", "22P02", NotFound, |f| {
+        family("braced", not_a_uuid, NotFound, |f| {
             text(format!("{{{}}}", f.id))
         }),
-        family("no hyphens", "22P02", NotFound, |f| {
+        family("no hyphens", not_a_uuid, NotFound, |f| {
             text(f.id.replace('-', ""))
         }),
-        family("urn", "22P02", NotFound, |f| {
+        family("urn", not_a_uuid, NotFound, |f| {
             text(format!("urn:uuid:{}", f.id))
         }),
         malformed("first digit missing", |f| text(&f.id[1..])),
@@ -239,7 +253,7 @@ fn id_families() -> Vec<IdFamily> {
         }),
         malformed("cyrillic a", |f| text(format!("\u{430}{}", &f.id[1..]))),
         malformed("en dash", |f| text(f.id.replacen('-', "\u{2013}", 1))),
-        family("huge", "22P02", Unreachable, |f| {
+        family("huge", not_a_uuid, Unreachable, |f| {
             text(f.word().repeat(80_000))
         }),
         malformed("sql: drop table", |f| {
@@ -254,106 +268,162 @@ fn id_families() -> Vec<IdFamily> {
         }),
         malformed("sql: dollar quote", |f| text(format!("$$ {} $$", f.word()))),
         malformed("json", |f| text(format!(r#"{{"id": "{}"}}"#, f.id))),
-        family("NUL byte", NOT_UTF8, Unreachable, |f| {
+        family("NUL byte", None, Unreachable, |f| {
             bytes(&[&f.id.as_bytes()[..8], b"\0", &f.id.as_bytes()[8..]])
         }),
-        family("not UTF-8", NOT_UTF8, Usage, |f| {
+        family("not UTF-8", None, Usage, |f| {
             bytes(&[b"\xff", &f.id.as_bytes()[1..]])
         }),
     ]
 }
 
-/// Credentials that break one rule each, as (SQLSTATE, family, text): `CANARY` stands for the
+/// Credentials that break one rule each, as (error, family, text): `CANARY` stands for the
 /// case's canary as a word, `DIGITS` for its digits.
-const CREDENTIALS_TEMPLATES: &[(&str, &str, &str)] = &[
+const CREDENTIALS_TEMPLATES: &[(Error, &str, &str)] = &[
     // Not JSON.
-    ("22032", "empty", ""),
-    ("22032", "whitespace", " \n\t "),
-    ("22032", "plain word", "CANARY"),
-    ("22032", "unquoted value", r#"{"api_key": CANARY}"#),
-    ("22032", "single quotes", "{'api_key': 'CANARY'}"),
-    ("22032", "trailing comma", r#"{"api_key": "CANARY",}"#),
-    ("22032", "trailing garbage", r#"{"api_key": "CANARY"} x"#),
-    ("22032", "two objects", r#"{"a": "CANARY"}{"b": "CANARY"}"#),
-    ("22032", "comment", r#"{"api_key": "CANARY" /* note */}"#),
-    ("22032", "lone surrogate", r#"{"api_key": "\ud800CANARY"}"#),
-    ("22032", "invalid escape", r#"{"api_key": "\qCANARY"}"#),
+    (Error::InvalidJson, "empty", ""),
+    (Error::InvalidJson, "whitespace", " \n\t "),
+    (Error::InvalidJson, "plain word", "CANARY"),
     (
-        "22032",
+        Error::InvalidJson,
+        "unquoted value",
+        r#"{"api_key": CANARY}"#,
+    ),
+    (Error::InvalidJson, "single quotes", "{'api_key': 'CANARY'}"),
+    (
+        Error::InvalidJson,
+        "trailing comma",
+        r#"{"api_key": "CANARY",}"#,
+    ),
+    (
+        Error::InvalidJson,
+        "trailing garbage",
+        r#"{"api_key": "CANARY"} x"#,
+    ),
+    (
+        Error::InvalidJson,
+        "two objects",
+        r#"{"a": "CANARY"}{"b": "CANARY"}"#,
+    ),
+    (
+        Error::InvalidJson,
+        "comment",
+        r#"{"api_key": "CANARY" /* note */}"#,
+    ),
+    (
+        Error::InvalidJson,
+        "lone surrogate",
+        r#"{"api_key": "\ud800CANARY"}"#,
+    ),
+    (
+        Error::InvalidJson,
+        "invalid escape",
+        r#"{"api_key": "\qCANARY"}"#,
+    ),
+    (
+        Error::InvalidJson,
         "raw newline in a string",
         "{\"api_key\": \"CANARY\n\"}",
     ),
-    ("22032", "NaN", r#"{"n": NaN, "api_key": "CANARY"}"#),
     (
-        "22032",
+        Error::InvalidJson,
+        "NaN",
+        r#"{"n": NaN, "api_key": "CANARY"}"#,
+    ),
+    (
+        Error::InvalidJson,
         "Infinity",
         r#"{"n": Infinity, "api_key": "CANARY"}"#,
     ),
-    ("22032", "hex number", r#"{"n": 0x1F, "api_key": "CANARY"}"#),
-    ("22032", "leading zero", r#"{"n": 01, "api_key": "CANARY"}"#),
     (
-        "22032",
+        Error::InvalidJson,
+        "hex number",
+        r#"{"n": 0x1F, "api_key": "CANARY"}"#,
+    ),
+    (
+        Error::InvalidJson,
+        "leading zero",
+        r#"{"n": 01, "api_key": "CANARY"}"#,
+    ),
+    (
+        Error::InvalidJson,
         "byte order mark",
         "\u{feff}{\"api_key\": \"CANARY\"}",
     ),
     (
-        "22032",
+        Error::InvalidJson,
         "sql: delete",
         "'); delete from vault.secrets; -- CANARY",
     ),
     (
-        "22032",
+        Error::InvalidJson,
         "sql: after an object",
         r#"{"k": "CANARY"}'; drop table vault.secrets; --"#,
     ),
-    ("22032", "sql: dollar quote", "$$ CANARY $$"),
+    (Error::InvalidJson, "sql: dollar quote", "$$ CANARY $$"),
     // JSON, not an object.
-    ("2203C", "array", r#"["CANARY"]"#),
-    ("2203C", "string", r#""CANARY""#),
-    ("2203C", "array of objects", r#"[[{"api_key": "CANARY"}]]"#),
-    ("2203C", "integer", "9DIGITS"),
-    ("2203C", "negative fraction", "-9DIGITS.5"),
-    ("2203C", "exponent", "9DIGITSe-3"),
-    ("2203C", "true", "true"),
-    ("2203C", "false", "false"),
-    ("2203C", "null", "null"),
-    // An object with an entry that breaks a rule.
-    ("22023", "empty object", "{ }"),
+    (Error::NotAnObject, "array", r#"["CANARY"]"#),
+    (Error::NotAnObject, "string", r#""CANARY""#),
     (
-        "22023",
+        Error::NotAnObject,
+        "array of objects",
+        r#"[[{"api_key": "CANARY"}]]"#,
+    ),
+    (Error::NotAnObject, "integer", "9DIGITS"),
+    (Error::NotAnObject, "negative fraction", "-9DIGITS.5"),
+    (Error::NotAnObject, "exponent", "9DIGITSe-3"),
+    (Error::NotAnObject, "true", "true"),
+    (Error::NotAnObject, "false", "false"),
+    (Error::NotAnObject, "null", "null"),
+    // An object with an entry that breaks a rule.
+    (Error::NoEntries, "empty object", "{ }"),
+    (
+        Error::NonStringValue,
         "nested object",
         r#"{"api_key": {"nested": "CANARY"}}"#,
     ),
-    ("22023", "nested array", r#"{"api_key": ["CANARY"]}"#),
-    ("22023", "integer value", r#"{"CANARY": 42}"#),
-    ("22023", "float value", r#"{"CANARY": -1.5e10}"#),
-    ("22023", "true value", r#"{"CANARY": true}"#),
-    ("22023", "null value", r#"{"CANARY": null}"#),
     (
-        "22023",
+        Error::NonStringValue,
+        "nested array",
+        r#"{"api_key": ["CANARY"]}"#,
+    ),
+    (Error::NonStringValue, "integer value", r#"{"CANARY": 42}"#),
+    (
+        Error::NonStringValue,
+        "float value",
+        r#"{"CANARY": -1.5e10}"#,
+    ),
+    (Error::NonStringValue, "true value", r#"{"CANARY": true}"#),
+    (Error::NonStringValue, "null value", r#"{"CANARY": null}"#),
+    (
+        Error::NonStringValue,
         "number after a valid entry",
         r#"{"api_key": "CANARY", "port": 443}"#,
     ),
-    ("22023", "empty name", r#"{"": "CANARY"}"#),
-    ("22023", "empty value", r#"{"CANARY": ""}"#),
+    (Error::EmptyName, "empty name", r#"{"": "CANARY"}"#),
+    (Error::EmptyValue, "empty value", r#"{"CANARY": ""}"#),
     (
-        "22030",
+        Error::DuplicateName,
         "duplicate name",
         r#"{"api_key": "CANARY", "api_key": "x"}"#,
     ),
     (
-        "22030",
+        Error::DuplicateName,
         "duplicate by escape",
         r#"{"k": "CANARY", "\u006b": "x"}"#,
     ),
     (
-        "22P05",
+        Error::NulCharacter,
         "NUL escape in a value",
         r#"{"api_key": "CANARY\u0000"}"#,
     ),
-    ("22P05", "NUL escape in a name", r#"{"CANARY\u0000": "v"}"#),
     (
-        "22P05",
+        Error::NulCharacter,
+        "NUL escape in a name",
+        r#"{"CANARY\u0000": "v"}"#,
+    ),
+    (
+        Error::NulCharacter,
         "NUL escape first",
         r#"{"api_key": "\u0000CANARY"}"#,
     ),
@@ -371,7 +441,8 @@ const NOT_UTF8_BYTES: &[(&str, &[u8])] = &[
 
 struct CredentialsFamily {
     name: String,
-    sqlstate: &'static str,
+    /// `None` for PostgreSQL's 22021.
+    error: Option<Error>,
     make: Box<dyn Fn(&Fresh) -> Arg>,
 }
 
@@ -387,50 +458,55 @@ fn entries(count: usize, value: impl Fn(usize) -> String) -> String {
 fn credentials_families() -> Vec<CredentialsFamily> {
     let mut families = vec![CredentialsFamily {
         name: "null".into(),
-        sqlstate: "22004",
+        error: Some(Error::NullArgument("credentials_json")),
         make: Box::new(|_| Arg::Null),
     }];
-    let mut add = |name: &str, sqlstate, make: fn(&str) -> String| {
+    let mut add = |name: &str, error, make: fn(&str) -> String| {
         families.push(CredentialsFamily {
             name: name.into(),
-            sqlstate,
+            error: Some(error),
             make: Box::new(move |fresh| text(make(&fresh.word()))),
         })
     };
-    add("unclosed deep nesting", "22032", |c| {
+    add("unclosed deep nesting", Error::InvalidJson, |c| {
         format!(r#"{}"{c}""#, "[".repeat(60_000))
     });
-    add("deep array", "2203C", |c| {
+    add("deep array", Error::NotAnObject, |c| {
         let (open, close) = ("[".repeat(30_000), "]".repeat(30_000));
         format!(r#"{open}"{c}"{close}"#)
     });
-    add("deeply nested value", "22023", |c| {
+    add("deeply nested value", Error::NonStringValue, |c| {
         let (open, close) = ("[".repeat(30_000), "]".repeat(30_000));
         format!(r#"{{"api_key": {open}"{c}"{close}}}"#)
     });
-    add("64 entries, one name twice", "22030", |c| {
-        entries(64, |_| format!(r#""{c}""#)).replace(r#""k63""#, r#""k0""#)
+    add("64 entries, one name twice", Error::DuplicateName, |c| {
+        let last = format!(r#""k{}""#, MAX_ENTRIES - 1);
+        entries(MAX_ENTRIES, |_| format!(r#""{c}""#)).replace(&last, r#""k0""#)
     });
-    add("65 entries", "2203E", |c| {
-        entries(65, |_| format!(r#""{c}""#))
+    add("65 entries", Error::TooManyEntries, |c| {
+        entries(MAX_ENTRIES + 1, |_| format!(r#""{c}""#))
     });
-    add("1000 entries", "2203E", |c| {
+    add("1000 entries", Error::TooManyEntries, |c| {
         entries(1000, |_| format!(r#""{c}""#))
     });
-    add("65 entries, 64 of them numbers", "2203E", |c| {
-        entries(65, |i| match i {
-            0 => format!(r#""{c}""#),
-            _ => i.to_string(),
-        })
-    });
-    add("65537 bytes", "22001", |c| {
-        let filler = 65_537 - credentials_json(c).len();
+    add(
+        "65 entries, 64 of them numbers",
+        Error::TooManyEntries,
+        |c| {
+            entries(MAX_ENTRIES + 1, |i| match i {
+                0 => format!(r#""{c}""#),
+                _ => i.to_string(),
+            })
+        },
+    );
+    add("65537 bytes", Error::CredentialsTooLarge, |c| {
+        let filler = MAX_CREDENTIALS_BYTES + 1 - credentials_json(c).len();
         credentials_json(&format!("{c}{}", "x".repeat(filler)))
     });
-    add("1 MiB", "22001", |c| {
+    add("1 MiB", Error::CredentialsTooLarge, |c| {
         credentials_json(&c.repeat((1 << 20) / c.len()))
     });
-    add("8 MiB, not JSON", "22001", |c| {
+    add("8 MiB, not JSON", Error::CredentialsTooLarge, |c| {
         format!("{c} {}", "{[".repeat(4 << 20))
     });
     // Every truncation of a valid document that still holds the whole canary.
@@ -439,14 +515,14 @@ fn credentials_families() -> Vec<CredentialsFamily> {
     for cut in document.find(&sample).unwrap() + sample.len()..document.len() {
         families.push(CredentialsFamily {
             name: format!("truncated to {cut} bytes"),
-            sqlstate: "22032",
+            error: Some(Error::InvalidJson),
             make: Box::new(move |fresh| text(&credentials_json(&fresh.word())[..cut])),
         });
     }
-    for &(sqlstate, name, template) in CREDENTIALS_TEMPLATES {
+    for &(error, name, template) in CREDENTIALS_TEMPLATES {
         families.push(CredentialsFamily {
             name: name.into(),
-            sqlstate,
+            error: Some(error),
             make: Box::new(move |fresh| {
                 text(
                     template
@@ -459,7 +535,7 @@ fn credentials_families() -> Vec<CredentialsFamily> {
     for &(name, raw) in NOT_UTF8_BYTES {
         families.push(CredentialsFamily {
             name: name.into(),
-            sqlstate: NOT_UTF8,
+            error: None,
             make: Box::new(move |fresh| {
                 bytes(&[br#"{"api_key": ""#, fresh.word().as_bytes(), raw, br#""}"#])
             }),
@@ -474,7 +550,8 @@ struct Case {
     function: Function,
     args: Vec<Arg>,
     canary: String,
-    sqlstate: &'static str,
+    /// The catalogue's error it must get; `None` for PostgreSQL's 22021.
+    error: Option<Error>,
     /// The CLI's expected exit code, when the case can be put to the CLI.
     cli: Option<i32>,
 }
@@ -507,7 +584,7 @@ fn corpus(fixture: &Fixture) -> Vec<Case> {
                 function,
                 args,
                 canary: fresh.canary,
-                sqlstate: family.sqlstate,
+                error: family.error.map(|error| error(function.id_argument())),
                 cli,
             });
         }
@@ -540,7 +617,7 @@ fn corpus(fixture: &Fixture) -> Vec<Case> {
                 function,
                 args,
                 canary: fresh.canary,
-                sqlstate: "PT404",
+                error: Some(function.not_found()),
                 cli: Some(EXIT_NOT_FOUND),
             });
         }
@@ -559,7 +636,7 @@ fn corpus(fixture: &Fixture) -> Vec<Case> {
                 cli: credentials.bytes().map(|_| EXIT_INVALID_INPUT),
                 args: vec![text(id), credentials],
                 canary: fresh.canary,
-                sqlstate: family.sqlstate,
+                error: family.error,
             });
         }
     }
@@ -577,8 +654,14 @@ fn bind<'q>(
     }
 }
 
-/// Sends the case through SQL as service_role; panics unless it fails with its SQLSTATE and
-/// its documented message, without the canary anywhere in the error.
+impl Case {
+    fn sqlstate(&self) -> &'static str {
+        self.error.map_or(NOT_UTF8, Error::sqlstate)
+    }
+}
+
+/// Sends the case through SQL as service_role; panics unless it fails with its catalogue error
+/// (SQLSTATE, code and message), without the canary anywhere in the error.
 async fn check_sql(db: &TestDatabase, case: &Case) {
     let query = case
         .args
@@ -587,20 +670,28 @@ async fn check_sql(db: &TestDatabase, case: &Case) {
     let mut connection = db.pool.acquire().await.expect("a connection");
     let result = run_as(&mut connection, &Caller::ServiceRole, query).await;
     let label = &case.label;
-    assert_eq!(sqlstate(&result), case.sqlstate, "{label}");
+    assert_eq!(sqlstate(&result), case.sqlstate(), "{label}");
     assert!(
         !error_text(&result).contains(&case.canary),
         "{label}: echoed its input"
     );
-    if case.sqlstate != NOT_UTF8 {
-        let Err(sqlx::Error::Database(error)) = &result else {
-            unreachable!()
-        };
-        assert!(
-            DOCUMENTED.contains(&(case.sqlstate, error.message())),
-            "{label}: undocumented message {:?}",
+    if let Some(expected) = case.error {
+        let error = server_error(&result);
+        assert_eq!(
+            in_catalogue(error),
+            Some(expected),
+            "{label}: {:?} {:?}",
+            error.detail(),
             error.message()
         );
+    }
+}
+
+/// The PostgreSQL error a failed call returned.
+fn server_error<T>(result: &Result<T, sqlx::Error>) -> &PgDatabaseError {
+    match result {
+        Err(sqlx::Error::Database(error)) => error.downcast_ref::<PgDatabaseError>(),
+        _ => panic!("expected a database error"),
     }
 }
 
@@ -801,7 +892,7 @@ async fn every_bad_input_gets_its_documented_answer_and_changes_nothing() {
     assert_eq!(logged, 0, "canaries in the server log");
 
     let total = cases.len() + cli_cases;
-    let sqlstates: BTreeSet<&str> = cases.iter().map(|case| case.sqlstate).collect();
+    let sqlstates: BTreeSet<&str> = cases.iter().map(Case::sqlstate).collect();
     report_figure(&format!(
         "bad input: {total} cases ({} SQL, {cli_cases} CLI), SQLSTATEs {sqlstates:?}, 0 echoed, \
          row counts unchanged",
@@ -866,7 +957,7 @@ fn arbitrary_object() -> impl Strategy<Value = String> {
 /// Valid credentials: 1 to 64 non-empty names and values without NUL, any other characters.
 fn valid_credentials() -> impl Strategy<Value = Map<String, Value>> {
     let non_empty = "[^\\x00]{1,64}";
-    prop::collection::btree_map(non_empty, non_empty.prop_map(Value::from), 1..=64)
+    prop::collection::btree_map(non_empty, non_empty.prop_map(Value::from), 1..=MAX_ENTRIES)
         .prop_map(|entries| entries.into_iter().collect())
 }
 
@@ -886,7 +977,7 @@ fn generated_text_gets_only_documented_answers_and_valid_maps_round_trip() {
     let integration = runtime.block_on(create_integration(&db.pool)).to_string();
     let before = runtime.block_on(RowCounts::of(&db.pool));
 
-    // Anything at all: a documented SQLSTATE and message, never the input. Each call is rolled
+    // Anything at all: an error of the catalogue, never the input. Each call is rolled
     // back, so that an input that happens to be valid does not fill the integration.
     let answers = RefCell::new(BTreeMap::<String, usize>::new());
     let strategy = prop_oneof![arbitrary_text(), arbitrary_json(), arbitrary_object()];
@@ -905,11 +996,14 @@ fn generated_text_gets_only_documented_answers_and_valid_maps_round_trip() {
             *answers.borrow_mut().entry(state.clone()).or_default() += 1;
             if input.contains('\0') {
                 prop_assert_eq!(&state, NOT_UTF8);
-            } else if let Err(sqlx::Error::Database(error)) = &result {
+            } else if result.is_err() {
+                let error = server_error(&result);
+                let answer = in_catalogue(error);
                 prop_assert!(
-                    DOCUMENTED.contains(&(state.as_str(), error.message())) && state != "PT404",
-                    "{} {:?}",
+                    answer.is_some_and(|answer| answer.http_status(false) == 400),
+                    "{} {:?} {:?}",
                     state,
+                    error.detail(),
                     error.message()
                 );
             }
@@ -925,7 +1019,7 @@ fn generated_text_gets_only_documented_answers_and_valid_maps_round_trip() {
         .run(&valid_credentials(), |entries| {
             let document = Value::Object(entries);
             let json = document.to_string();
-            prop_assume!(json.len() <= 65_536);
+            prop_assume!(json.len() <= MAX_CREDENTIALS_BYTES);
             let read = runtime.block_on(async {
                 let mut connection = db.pool.acquire().await.unwrap();
                 let service = &Caller::ServiceRole;

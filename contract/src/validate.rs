@@ -1,5 +1,7 @@
-//! Input validation, done before any SQL runs. PostgreSQL's own uuid and jsonb parsers echo bad
-//! input in their messages, so arguments arrive as text and are checked here instead.
+//! The input rules, the one implementation of them: the extension runs them before any SQL (its
+//! arguments arrive as text because PostgreSQL's own uuid and jsonb parsers echo bad input in
+//! their messages), and the client runs them on the JSON text it is about to send, so that one
+//! input gets one verdict wherever it is refused.
 //!
 //! The JSON check walks the document without keeping any value: only names (which are not
 //! secret) are collected, to find duplicates that a JSON object type would silently drop.
@@ -11,9 +13,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-
-pub const MAX_CREDENTIALS_BYTES: usize = 65_536;
-pub const MAX_ENTRIES: usize = 64;
+use crate::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
 
 /// A UUID in its canonical 36-character form; other spellings `Uuid` accepts are refused so
 /// that one reference has one text.
@@ -25,8 +25,10 @@ pub fn parse_id(argument: &'static str, text: Option<&str>) -> Result<Uuid> {
     Uuid::try_parse(text).map_err(|_| Error::NotAUuid(argument))
 }
 
-/// Checks that `text` is a JSON object of 1 to 64 distinct, non-empty names, each with a
-/// non-empty string value, no NUL characters, at most 64 KiB in all.
+/// Checks that `text` is a JSON object of 1 to [`MAX_ENTRIES`] distinct, non-empty names, each
+/// with a non-empty string value, no NUL characters, at most [`MAX_CREDENTIALS_BYTES`] in all.
+/// Of several broken rules the first of: size, JSON syntax, object, entry count, then the first
+/// entry in document order that breaks one, decides.
 pub fn check_credentials(text: Option<&str>) -> Result<()> {
     let text = text.ok_or(Error::NullArgument("credentials_json"))?;
     if text.len() > MAX_CREDENTIALS_BYTES {

@@ -1,0 +1,343 @@
+//! The error catalogue: every error the extension raises on purpose, each with its fixed message
+//! (never any part of the input), SQLSTATE, HTTP status through the API gateway, hint and code.
+//! README.md's SQLSTATE table shows the same catalogue; a test below holds the two together.
+
+use crate::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Error {
+    /// The parameter names the SQL argument.
+    #[error("{0} must not be null")]
+    NullArgument(&'static str),
+    /// The parameter names the SQL argument.
+    #[error("{0} must be a UUID")]
+    NotAUuid(&'static str),
+    #[error("credentials_json is larger than {MAX_CREDENTIALS_BYTES} bytes")]
+    CredentialsTooLarge,
+    #[error("credentials_json is not valid JSON")]
+    InvalidJson,
+    #[error("credentials_json must be a JSON object")]
+    NotAnObject,
+    #[error("credentials_json must contain at least one entry")]
+    NoEntries,
+    #[error("credentials_json must not contain more than {MAX_ENTRIES} entries")]
+    TooManyEntries,
+    #[error("credentials_json contains a duplicate name")]
+    DuplicateName,
+    #[error("credential names must not be empty")]
+    EmptyName,
+    #[error("credential values must be JSON strings")]
+    NonStringValue,
+    #[error("credential values must not be empty")]
+    EmptyValue,
+    #[error("credential names and values must not contain NUL characters")]
+    NulCharacter,
+    /// The parameter is the action refused (`store`, `retrieve`, ...).
+    #[error("permission denied: this role may not {0} integration credentials")]
+    RoleNotAllowed(&'static str),
+    /// Also raised when the caller may not manage the integration, so existence does not leak.
+    #[error("integration not found")]
+    IntegrationNotFound,
+    /// Also raised when the caller may not touch the reference, so existence does not leak.
+    #[error("integration credentials not found")]
+    CredentialsNotFound,
+    #[error("integration credentials are being changed concurrently; retry")]
+    ConcurrentChange,
+    #[error("Supabase Vault is not installed in this database")]
+    VaultMissing,
+    #[error("Vault could not read back the encrypted credentials; nothing was stored")]
+    VaultRoundTripFailed,
+    #[error("no integration authorizer is registered")]
+    NoAuthorizer,
+    #[error("stored integration credentials are not a valid credentials object")]
+    StoredCredentialsCorrupt,
+    /// On a hot standby every transaction is read-only.
+    #[error("integration credentials cannot be changed in a read-only transaction")]
+    ReadOnly,
+    #[error(
+        "a link hook must take (integration_id uuid, vault_secret_id uuid, linked boolean) and return void"
+    )]
+    InvalidLinkHook,
+    #[error("the registered link hook cannot be called")]
+    LinkHookUnusable,
+    #[error("no strong random source is available")]
+    NoStrongRandom,
+    #[error("credential_vault could not complete an internal statement")]
+    StatementFailed,
+}
+
+impl Error {
+    /// Every variant once, parameters shown as README's table shows them. A client's
+    /// [`Error::from_server`] gives these values back.
+    pub const CATALOGUE: [Error; 25] = {
+        use Error::*;
+        [
+            NullArgument("<argument>"),
+            NotAUuid("<argument>"),
+            CredentialsTooLarge,
+            InvalidJson,
+            NotAnObject,
+            NoEntries,
+            TooManyEntries,
+            DuplicateName,
+            EmptyName,
+            NonStringValue,
+            EmptyValue,
+            NulCharacter,
+            RoleNotAllowed("<action>"),
+            IntegrationNotFound,
+            CredentialsNotFound,
+            ConcurrentChange,
+            VaultMissing,
+            VaultRoundTripFailed,
+            NoAuthorizer,
+            StoredCredentialsCorrupt,
+            ReadOnly,
+            InvalidLinkHook,
+            LinkHookUnusable,
+            NoStrongRandom,
+            StatementFailed,
+        ]
+    };
+
+    /// The stable machine-readable name of the error, sent as the error's DETAIL (PostgREST
+    /// passes it on as `details`), so that callers can tell apart errors that share a SQLSTATE.
+    /// Never changed once released; it carries no part of the input.
+    pub fn code(self) -> &'static str {
+        use Error::*;
+        match self {
+            NullArgument(_) => "null_argument",
+            NotAUuid(_) => "not_a_uuid",
+            CredentialsTooLarge => "credentials_too_large",
+            InvalidJson => "invalid_json",
+            NotAnObject => "not_an_object",
+            NoEntries => "no_entries",
+            TooManyEntries => "too_many_entries",
+            DuplicateName => "duplicate_name",
+            EmptyName => "empty_name",
+            NonStringValue => "non_string_value",
+            EmptyValue => "empty_value",
+            NulCharacter => "nul_character",
+            RoleNotAllowed(_) => "role_not_allowed",
+            IntegrationNotFound => "integration_not_found",
+            CredentialsNotFound => "credentials_not_found",
+            ConcurrentChange => "concurrent_change",
+            VaultMissing => "vault_missing",
+            VaultRoundTripFailed => "vault_round_trip_failed",
+            NoAuthorizer => "no_authorizer",
+            StoredCredentialsCorrupt => "stored_credentials_corrupt",
+            ReadOnly => "read_only",
+            InvalidLinkHook => "invalid_link_hook",
+            LinkHookUnusable => "link_hook_unusable",
+            NoStrongRandom => "no_strong_random",
+            StatementFailed => "statement_failed",
+        }
+    }
+
+    /// The SQLSTATE each error is raised with: chosen on purpose, so that the API gateway turns
+    /// it into the right HTTP status (see [`Error::http_status`]).
+    pub fn sqlstate(self) -> &'static str {
+        use Error::*;
+        match self {
+            NullArgument(_) => "22004",
+            NotAUuid(_) => "22P02",
+            CredentialsTooLarge => "22001",
+            InvalidJson => "22032",
+            NotAnObject => "2203C",
+            TooManyEntries => "2203E",
+            DuplicateName => "22030",
+            NoEntries | EmptyName | NonStringValue | EmptyValue | InvalidLinkHook => "22023",
+            NulCharacter => "22P05",
+            RoleNotAllowed(_) => "42501",
+            IntegrationNotFound | CredentialsNotFound => "PT404",
+            ConcurrentChange => "PT409",
+            VaultMissing | VaultRoundTripFailed | NoAuthorizer | LinkHookUnusable => "55000",
+            StoredCredentialsCorrupt => "XX001",
+            ReadOnly => "25006",
+            NoStrongRandom => "58000",
+            StatementFailed => "XX000",
+        }
+    }
+
+    /// The HTTP status Supabase's API gateway (PostgREST) answers this error with: PTxyz is
+    /// xyz, 42501 is 401 for the anonymous role and 403 for a signed-in one, class 22 is 400,
+    /// and everything this catalogue uses besides is 500.
+    pub fn http_status(self, anonymous: bool) -> u16 {
+        let sqlstate = self.sqlstate();
+        if let Some(status) = sqlstate.strip_prefix("PT") {
+            return status.parse().expect("PTxyz carries a three-digit status");
+        }
+        match sqlstate {
+            "42501" if anonymous => 401,
+            "42501" => 403,
+            _ if sqlstate.starts_with("22") => 400,
+            _ => 500,
+        }
+    }
+
+    /// What to do about it, for the errors where the message alone does not say.
+    pub fn hint(self) -> Option<&'static str> {
+        use Error::*;
+        match self {
+            ConcurrentChange => {
+                Some("list the integration's credentials and retry with the current reference")
+            }
+            VaultMissing => Some("create extension supabase_vault, then retry"),
+            NoAuthorizer => Some("register one with credential_vault.set_authorizer(regprocedure)"),
+            ReadOnly => Some(
+                "store, rotate and delete on the primary; a read replica serves retrieve and list",
+            ),
+            LinkHookUnusable => Some(
+                "register an existing function with credential_vault.set_link_hook(regprocedure)",
+            ),
+            _ => None,
+        }
+    }
+
+    /// The catalogue entry a server error stands for, when its SQLSTATE and DETAIL are one
+    /// entry's SQLSTATE and code; `None` for anything else, such as PostgreSQL's own errors with
+    /// the same SQLSTATE. The detail is only compared, never kept: PostgreSQL's own details can
+    /// echo arguments, and arguments are credentials. The server does not send a parameterised
+    /// error's parameter, so it comes back as the catalogue's placeholder (`<argument>`).
+    pub fn from_server(sqlstate: &str, detail: Option<&str>) -> Option<Error> {
+        let detail = detail?;
+        Error::CATALOGUE
+            .into_iter()
+            .find(|error| error.code() == detail && error.sqlstate() == sqlstate)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn the_catalogue_lists_every_variant_once_with_its_own_code() {
+        let codes: HashSet<&str> = Error::CATALOGUE.iter().map(|e| e.code()).collect();
+        assert_eq!(codes.len(), Error::CATALOGUE.len(), "codes are unique");
+        for error in Error::CATALOGUE {
+            let code = error.code();
+            assert!(
+                !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code} is snake_case"
+            );
+            assert_eq!(
+                Error::from_server(error.sqlstate(), Some(code)),
+                Some(error)
+            );
+        }
+    }
+
+    #[test]
+    fn a_server_error_is_ours_only_with_our_sqlstate_and_code() {
+        assert_eq!(
+            Error::from_server("22023", Some("empty_name")),
+            Some(Error::EmptyName)
+        );
+        assert_eq!(Error::from_server("22023", None), None);
+        assert_eq!(Error::from_server("22P02", Some("empty_name")), None);
+        assert_eq!(
+            Error::from_server("22P02", Some("invalid input syntax for type uuid")),
+            None
+        );
+    }
+
+    #[test]
+    fn gateway_statuses_follow_postgrest() {
+        assert_eq!(Error::CredentialsNotFound.http_status(false), 404);
+        assert_eq!(Error::ConcurrentChange.http_status(true), 409);
+        assert_eq!(Error::RoleNotAllowed("store").http_status(true), 401);
+        assert_eq!(Error::RoleNotAllowed("store").http_status(false), 403);
+        assert_eq!(Error::EmptyValue.http_status(false), 400);
+        assert_eq!(Error::VaultMissing.http_status(false), 500);
+    }
+
+    #[test]
+    fn messages_take_their_numbers_from_the_limits() {
+        assert_eq!(
+            Error::CredentialsTooLarge.to_string(),
+            format!("credentials_json is larger than {MAX_CREDENTIALS_BYTES} bytes")
+        );
+        assert!(
+            Error::TooManyEntries
+                .to_string()
+                .ends_with(&format!("more than {MAX_ENTRIES} entries"))
+        );
+    }
+
+    /// README's SQLSTATE table, one row per catalogue entry: `| SQLSTATE | HTTP | code |
+    /// message |`, the message the first back-quoted text of its cell.
+    struct Row {
+        sqlstate: String,
+        http: String,
+        code: String,
+        message: String,
+    }
+
+    /// The row PostgreSQL raises itself, before any of the extension's code runs.
+    const RAISED_BY_POSTGRESQL: &str = "22021";
+
+    fn readme_rows() -> Vec<Row> {
+        let readme = include_str!("../../README.md");
+        let (_, table) = readme
+            .split_once("### Errors (SQLSTATE table)")
+            .expect("README has the SQLSTATE table");
+        let back_quoted = |cell: &str| cell.split('`').nth(1).unwrap_or_default().to_owned();
+        table
+            .lines()
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .skip(2)
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                assert!(cells.len() >= 6, "a row of four cells: {line}");
+                Row {
+                    sqlstate: cells[1].to_owned(),
+                    http: cells[2].to_owned(),
+                    code: back_quoted(cells[3]),
+                    message: back_quoted(cells[4]),
+                }
+            })
+            .collect()
+    }
+
+    fn documented_status(error: Error) -> String {
+        match (error.http_status(true), error.http_status(false)) {
+            (anonymous, signed_in) if anonymous == signed_in => anonymous.to_string(),
+            (anonymous, signed_in) => format!("{anonymous} (anon) / {signed_in}"),
+        }
+    }
+
+    #[test]
+    fn readme_documents_the_catalogue_and_nothing_else() {
+        let rows = readme_rows();
+        for error in Error::CATALOGUE {
+            let row = rows.iter().find(|row| row.code == error.code());
+            let row = row.unwrap_or_else(|| panic!("README has no row for {}", error.code()));
+            assert_eq!(
+                (&*row.sqlstate, &*row.http, &*row.message),
+                (
+                    error.sqlstate(),
+                    &*documented_status(error),
+                    &*error.to_string()
+                ),
+                "README's row for {}",
+                error.code()
+            );
+        }
+        for row in &rows {
+            assert!(
+                row.sqlstate == RAISED_BY_POSTGRESQL
+                    || Error::CATALOGUE.iter().any(|e| e.code() == row.code),
+                "README's row {} {:?} is not in the catalogue",
+                row.sqlstate,
+                row.message
+            );
+        }
+        assert_eq!(rows.len(), Error::CATALOGUE.len() + 1, "one row per entry");
+    }
+}
