@@ -38,16 +38,14 @@ $$;
 
 -- The link hook: the extension calls it, in the same transaction, whenever a secret starts
 -- (linked) or stops belonging to an integration: store, both halves of rotate, delete, purge, and
--- the health report's repair. Its messages reach the caller through the extension's wrappers
--- (P0002 becomes PT404) and never carry a credential.
+-- the health report's repair. Its messages reach the caller unchanged (but for its
+-- no_data_found, which the extension raises as PT404) and never carry a credential.
 create or replace function private.sync_integration_credential_link(
   integration_id uuid, vault_secret_id uuid, linked boolean)
 returns void
 language plpgsql security definer
 set search_path = ''
 as $$
-declare
-  current_link uuid;
 begin
   if not linked then
     update public.organization_integrations i
@@ -55,22 +53,23 @@ begin
     where i.credential_vault_id = sync_integration_credential_link.vault_secret_id;
     return;
   end if;
-  -- FOR UPDATE serializes concurrent stores for one integration: the second sees the first's link.
-  select i.credential_vault_id into current_link
-  from public.organization_integrations i
+  -- One statement: its row lock serializes concurrent stores for one integration, and the
+  -- second, once the first commits, finds the row linked to another secret and updates nothing.
+  update public.organization_integrations i
+  set credential_vault_id = sync_integration_credential_link.vault_secret_id
   where i.id = sync_integration_credential_link.integration_id
-  for update;
-  if not found then
-    raise exception using errcode = 'no_data_found', message = 'integration not found';
+    and (i.credential_vault_id is null
+         or i.credential_vault_id = sync_integration_credential_link.vault_secret_id);
+  if found then
+    return;
   end if;
-  if current_link is not null and current_link <> sync_integration_credential_link.vault_secret_id then
+  if exists (select from public.organization_integrations i
+             where i.id = sync_integration_credential_link.integration_id) then
     raise exception using
       errcode = 'unique_violation',
       message = 'integration already has credentials; rotate or delete them';
   end if;
-  update public.organization_integrations i
-  set credential_vault_id = sync_integration_credential_link.vault_secret_id
-  where i.id = sync_integration_credential_link.integration_id;
+  raise exception using errcode = 'no_data_found', message = 'integration not found';
 end
 $$;
 comment on function private.sync_integration_credential_link(uuid, uuid, boolean) is

@@ -262,3 +262,47 @@ async fn sixteen_writers_rotate_one_credential_while_four_readers_retrieve_it() 
         1 + ROUNDS,
     ));
 }
+
+/// Two stores for one integration at once: the second waits for the first's row lock, then finds
+/// the integration linked to the first's secret and is refused; nothing of it is left behind.
+#[tokio::test]
+async fn of_two_concurrent_stores_for_one_integration_the_second_is_refused_whole() {
+    let db = TestDatabase::new().await;
+    let integration = create_integration(&db.pool).await.to_string();
+    let store = |secret: &str| {
+        sqlx::query_scalar::<_, String>(api::STORE)
+            .bind(integration.clone())
+            .bind(credentials_json(&canary(secret)))
+    };
+    let mut first = db.begin_as(&Caller::ServiceRole).await;
+    let stored = store("first").fetch_one(&mut *first).await.unwrap();
+
+    let mut second = db.begin_as(&Caller::ServiceRole).await;
+    let waiting = tokio::spawn({
+        let query = store("second");
+        async move {
+            let outcome = query.fetch_one(&mut *second).await;
+            (sqlstate(&outcome), second.rollback().await)
+        }
+    });
+    // The second store is blocked on the integration's row until the first commits.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the second store waits for the first"
+    );
+    first.commit().await.unwrap();
+    let (outcome, rolled_back) = waiting.await.unwrap();
+    assert_eq!(outcome, "23505", "the second store is refused");
+    rolled_back.unwrap();
+
+    let linked: Option<Uuid> = sqlx::query_scalar(
+        "select credential_vault_id from public.organization_integrations where id = $1::uuid",
+    )
+    .bind(&integration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(linked.map(|id| id.to_string()), Some(stored));
+    assert_eq!(orphans(&db.pool).await, 0, "the refused store left nothing");
+}
