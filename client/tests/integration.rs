@@ -20,9 +20,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use credential_vault_client::{
-    CONNECT_TIMEOUT, CredentialMap, CredentialReference, CredentialVault, Deadlines, IntegrationId,
-    PgCredentialVault, ServiceRoleCredentialVault, ServiceRolePgCredentialVault, TlsFailure,
-    UserClaims, VaultError, VaultSecretId, contract, lazy_pool, supabase_options,
+    CONNECT_TIMEOUT, CredentialMap, CredentialReference, Deadlines, IntegrationId, ServiceVault,
+    TlsFailure, UserClaims, UserVault, VaultError, VaultSecretId, contract, lazy_pool,
+    supabase_options,
 };
 use credential_vault_tests::{
     Caller, Tenants, TestDatabase, audit_actions, canary, database_error_text, integration_state,
@@ -237,9 +237,9 @@ fn user(caller: &Caller) -> UserClaims {
 }
 
 /// A service-role handle logged in as a fresh login role of its own.
-async fn service_vault(db: &TestDatabase) -> (ServiceRolePgCredentialVault, Login) {
+async fn service_vault(db: &TestDatabase) -> (ServiceVault, Login) {
     let login = Login::create(db, SERVICE_LOGIN).await;
-    let vault = ServiceRolePgCredentialVault::connect_lazy(login.service_options(db));
+    let vault = ServiceVault::connect_lazy(login.service_options(db));
     record_debug("a service-role handle", &vault);
     (vault, login)
 }
@@ -346,7 +346,7 @@ async fn an_empty_map_is_refused_before_any_round_trip() {
     // Every login attempt of this handle fails and is logged by the server, so the log shows
     // whether anything reached it.
     let login = Login::create(&db, SERVICE_LOGIN).await;
-    let vault = ServiceRolePgCredentialVault::connect_lazy(login.wrong_password_options(&db));
+    let vault = ServiceVault::connect_lazy(login.wrong_password_options(&db));
 
     let empty: [(&str, &str); 0] = [];
     let no_entries = contract::Error::NoEntries;
@@ -688,7 +688,7 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
 
     // 42501: a login that is not the service role.
     let plain = Login::create(&db, PLAIN_LOGIN).await;
-    let outsider = ServiceRolePgCredentialVault::connect_lazy(plain.plain_options(&db));
+    let outsider = ServiceVault::connect_lazy(plain.plain_options(&db));
     expect_error(
         "retrieve by a login outside the service role",
         outsider.retrieve(reference.vault_secret_id()).await,
@@ -934,7 +934,7 @@ async fn an_expired_login_is_an_authentication_error_after_one_attempt() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
     let login = Login::create(&db, EXPIRED_SERVICE_LOGIN).await;
-    let vault = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db));
+    let vault = ServiceVault::connect_lazy(login.service_options(&db));
     assert_eq!(login.refused_logins(), 0);
 
     let started = Instant::now();
@@ -1013,7 +1013,7 @@ async fn a_revoked_login_is_an_authentication_error_after_one_attempt() {
 
     // A new handle with the same login is refused at once, once (by PgBouncer itself when it
     // runs: it cannot look the role up any more).
-    let fresh = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db));
+    let fresh = ServiceVault::connect_lazy(login.service_options(&db));
     let started = Instant::now();
     expect_error(
         "list with a revoked login",
@@ -1038,7 +1038,7 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
         listener.local_addr().unwrap().port()
     };
     let login = Login::create(&db, SERVICE_LOGIN).await;
-    let nowhere = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db).port(port));
+    let nowhere = ServiceVault::connect_lazy(login.service_options(&db).port(port));
     let started = Instant::now();
     let result = nowhere.list(integration_id(&t)).await;
     let elapsed = started.elapsed();
@@ -1092,7 +1092,7 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let user_vault = PgCredentialVault::for_user(db.pool.clone(), user(&t.admin));
+    let user_vault = UserVault::new(db.pool.clone(), user(&t.admin));
     let mut tx = db.begin_as(&t.admin).await;
     expect_error(
         "store without an authorizer",
@@ -1119,7 +1119,7 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
     // The `*_with` forms switch nothing: the caller's transaction says who calls.
-    let vault = PgCredentialVault::for_user(db.pool.clone(), user(&t.member));
+    let vault = UserVault::new(db.pool.clone(), user(&t.member));
     record_debug("a handle", &vault);
 
     // Store and rotate as the organization's admin, then roll back: nothing is left.
@@ -1161,7 +1161,7 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
     // Retrieving is for the service role only, whatever the handle.
     expect_error(
         "retrieve_with as an admin",
-        ServiceRolePgCredentialVault::new(db.pool.clone())
+        ServiceVault::new(db.pool.clone())
             .retrieve_with(&mut *tx, rotated.vault_secret_id())
             .await,
         VaultError::PermissionDenied,
@@ -1219,7 +1219,7 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
     }
 
     // The service role reads it back inside its own transaction.
-    let service = ServiceRolePgCredentialVault::new(db.pool.clone());
+    let service = ServiceVault::new(db.pool.clone());
     let mut tx = db.begin_as(&Caller::ServiceRole).await;
     let retrieved = shown(
         "retrieve_with",
@@ -1389,7 +1389,7 @@ async fn a_user_handle_acts_for_the_signed_in_user_only() {
     // A login that is a member of authenticated only, as an app server's would be.
     let login = Login::create(&db, USER_LOGIN).await;
     let pool = lazy_pool(login.plain_options(&db));
-    let admin = PgCredentialVault::for_user(pool.clone(), user(&t.admin));
+    let admin = UserVault::new(pool.clone(), user(&t.admin));
     record_debug("a user handle", &admin);
 
     let stored = shown(
@@ -1418,7 +1418,7 @@ async fn a_user_handle_acts_for_the_signed_in_user_only() {
         ("a plain member", &t.member),
         ("another organization's admin", &t.other_admin),
     ] {
-        let other = PgCredentialVault::for_user(pool.clone(), user(caller));
+        let other = UserVault::new(pool.clone(), user(caller));
         expect_error(
             what,
             other.list(integration_id(&t)).await,
@@ -1435,7 +1435,7 @@ async fn a_user_handle_acts_for_the_signed_in_user_only() {
     // The same login cannot make itself the service role: it is not a member.
     expect_error(
         "retrieve by a login outside service_role",
-        ServiceRolePgCredentialVault::new(pool.clone())
+        ServiceVault::new(pool.clone())
             .retrieve(rotated.vault_secret_id())
             .await,
         VaultError::PermissionDenied,
@@ -1488,7 +1488,7 @@ async fn no_named_statement_role_or_claim_outlives_a_call() {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect_lazy_with(supabase_options(login.service_options(&db)));
-    let vault = ServiceRolePgCredentialVault::new(pool.clone());
+    let vault = ServiceVault::new(pool.clone());
     for _ in 0..3 {
         let stored = shown(
             "store",
@@ -1536,9 +1536,8 @@ async fn concurrent_calls_in_both_contexts_all_succeed_as_the_role_asked_for() {
     let user_login = Login::create(&db, USER_LOGIN).await;
     // Fewer client connections than workers, and behind PgBouncer fewer server connections
     // still (4 per database and user): calls queue and share connections.
-    let service = ServiceRolePgCredentialVault::connect_lazy(service_login.service_options(&db));
-    let admin =
-        PgCredentialVault::for_user(lazy_pool(user_login.plain_options(&db)), user(&t.admin));
+    let service = ServiceVault::connect_lazy(service_login.service_options(&db));
+    let admin = UserVault::new(lazy_pool(user_login.plain_options(&db)), user(&t.admin));
 
     let mut workers = tokio::task::JoinSet::new();
     for integration in integrations {
@@ -1651,8 +1650,7 @@ async fn requiring_tls_of_a_server_without_it_is_a_tls_error() {
     let t = Tenants::create(&db.pool).await;
     let login = Login::create(&db, SERVICE_LOGIN).await;
     for mode in [PgSslMode::Require, PgSslMode::VerifyFull] {
-        let vault =
-            ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db).ssl_mode(mode));
+        let vault = ServiceVault::connect_lazy(login.service_options(&db).ssl_mode(mode));
         expect_error(
             "sslmode=require to a server without TLS",
             vault.list(integration_id(&t)).await,
@@ -1730,13 +1728,8 @@ async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
     let t = Tenants::create(&db.pool).await;
     let login = Login::create(&db, SERVICE_LOGIN).await;
 
-    let verified = ServiceRolePgCredentialVault::connect_lazy(tls_options(
-        &login,
-        &db,
-        &host,
-        PgSslMode::VerifyFull,
-        &ca,
-    ));
+    let verified =
+        ServiceVault::connect_lazy(tls_options(&login, &db, &host, PgSslMode::VerifyFull, &ca));
     let stored = shown(
         "store over verify-full",
         verified
@@ -1750,7 +1743,7 @@ async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
     )
     .expect("retrieve over verify-full");
     assert_encrypted(&db, &login.name, "verify-full").await;
-    verified.vault().pool().close().await;
+    verified.pool().close().await;
 
     let refused = [
         (
@@ -1792,13 +1785,7 @@ async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
     // A login of its own, so that no session of the one above can linger in the count.
     let refused_login = Login::create(&db, SERVICE_LOGIN).await;
     for (what, host, mode, ca, failure, message) in refused {
-        let vault = ServiceRolePgCredentialVault::connect_lazy(tls_options(
-            &refused_login,
-            &db,
-            host,
-            mode,
-            ca,
-        ));
+        let vault = ServiceVault::connect_lazy(tls_options(&refused_login, &db, host, mode, ca));
         expect_error(
             what,
             vault.list(integration_id(&t)).await,
@@ -1824,8 +1811,7 @@ async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
         ),
     ] {
         let login = Login::create(&db, SERVICE_LOGIN).await;
-        let vault =
-            ServiceRolePgCredentialVault::connect_lazy(tls_options(&login, &db, host, mode, ca));
+        let vault = ServiceVault::connect_lazy(tls_options(&login, &db, host, mode, ca));
         shown(what, vault.list(integration_id(&t)).await).expect(what);
         assert_encrypted(&db, &login.name, what).await;
     }
