@@ -148,7 +148,8 @@ fn other_server_errors_map_by_their_sqlstate_alone_with_a_safe_message() {
         ("08006", VaultError::Unavailable),
         ("08001", VaultError::Unavailable),
         ("XX001", database("XX001")),
-        ("40001", database("40001")),
+        ("40001", VaultError::Conflict),
+        ("40P01", VaultError::Conflict),
         ("not a sqlstate", VaultError::UNEXPECTED_RESPONSE),
     ];
     for (sqlstate, expected) in expectations {
