@@ -4,14 +4,14 @@
 
 use std::fmt;
 
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::VaultError;
 
 /// `set_config(..., true)` is `SET LOCAL`: the role is an identifier and travels as a bind
 /// parameter, so nothing is spliced into SQL. The login role only needs to be a member of it.
-pub(crate) const ENTER_SQL: &str =
+const ENTER_SQL: &str =
     "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)";
 
 /// A signed-in user's JWT claims, for a handle that acts for that user (role `authenticated`,
@@ -82,6 +82,11 @@ impl UserClaims {
     pub fn user_id(&self) -> Uuid {
         self.user_id
     }
+
+    /// The claims as the JSON text the database reads as `request.jwt.claims`.
+    pub(crate) fn json(&self) -> &str {
+        &self.json
+    }
 }
 
 impl fmt::Debug for UserClaims {
@@ -92,41 +97,28 @@ impl fmt::Debug for UserClaims {
     }
 }
 
-/// The role and claims a handle's calls run with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Context {
-    ServiceRole,
-    User(UserClaims),
-}
+/// The role of background sync services, and the claims Supabase's API gateway sets for the
+/// service key.
+pub(crate) const SERVICE_ROLE: &str = "service_role";
+pub(crate) const SERVICE_ROLE_CLAIMS: &str = r#"{"role":"service_role"}"#;
 
-impl Context {
-    fn role(&self) -> &'static str {
-        match self {
-            Context::ServiceRole => "service_role",
-            Context::User(_) => UserClaims::ROLE,
-        }
-    }
-
-    fn claims(&self) -> &str {
-        match self {
-            // What the gateway sets for the service key.
-            Context::ServiceRole => r#"{"role":"service_role"}"#,
-            Context::User(user) => &user.json,
-        }
-    }
-
-    /// Opens the call's transaction on one pooled connection and switches to this context.
-    pub(crate) async fn begin(
-        &self,
-        pool: &PgPool,
-    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut transaction = pool.begin().await?;
-        sqlx::query(ENTER_SQL)
-            .bind(self.role())
-            .bind(self.claims())
-            .persistent(false)
-            .execute(&mut *transaction)
-            .await?;
-        Ok(transaction)
-    }
+/// Runs `call` in a transaction of its own on one connection of `pool`, switched inside it to
+/// `role` with `claims`, and commits it if the call succeeded (dropped, it is rolled back): one
+/// call, one transaction, as a transaction pooler needs it.
+pub(crate) async fn in_transaction_as<T>(
+    pool: &PgPool,
+    role: &str,
+    claims: &str,
+    call: impl AsyncFnOnce(&mut PgConnection) -> Result<T, VaultError>,
+) -> Result<T, VaultError> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query(ENTER_SQL)
+        .bind(role)
+        .bind(claims)
+        .persistent(false)
+        .execute(&mut *transaction)
+        .await?;
+    let answer = call(&mut *transaction).await?;
+    transaction.commit().await?;
+    Ok(answer)
 }

@@ -69,7 +69,8 @@ pub enum VaultError {
     /// server deliberately does not say which.
     #[error("credentials not found or not accessible")]
     NotFound,
-    /// The reference is being rotated or deleted concurrently (PT409).
+    /// The reference is being rotated or deleted concurrently (PT409), or PostgreSQL rolled the
+    /// call back for a concurrent transaction (40001 serialization failure, 40P01 deadlock).
     #[error("conflict: changed concurrently; re-read the reference and retry")]
     Conflict,
     /// The caller's role may not make this call, or nobody is logged in (42501).
@@ -128,6 +129,8 @@ impl VaultError {
             "PT409" => VaultError::Conflict,
             // PostgreSQL's own, for a function the role has no EXECUTE on.
             "42501" => VaultError::PermissionDenied,
+            // PostgreSQL's own: rolled back for a concurrent transaction, so worth a retry.
+            "40001" | "40P01" => VaultError::Conflict,
             "57P01" | "57P02" | "57P03" => VaultError::Unavailable,
             _ if sqlstate.starts_with("28") => VaultError::Authentication,
             _ if sqlstate.starts_with("08") => VaultError::Unavailable,

@@ -2,18 +2,15 @@
 //! (`public.vault_*_integration_credentials`), for the background sync services and the app's
 //! back end, on real Supabase connections (TLS, the transaction pooler).
 //!
-//! - [`CredentialVault`] is the abstract interface (store, rotate, delete, list). Two handles
-//!   implement it over sqlx, one per context the design names:
-//!   [`ServiceRolePgCredentialVault`] for background sync services (the service role), and
-//!   [`PgCredentialVault::for_user`] for an app server acting for a signed-in user
-//!   ([`UserClaims`], role `authenticated`). Each call is one transaction on one pooled
+//! - Two handles, one per context the design names, each with its calls and their `*_with`
+//!   forms: [`UserVault`] for an app server acting for a signed-in user ([`UserClaims`], role
+//!   `authenticated`: store, rotate, delete, list), and [`ServiceVault`] for background sync
+//!   services (the service role: the same, plus [`ServiceVault::retrieve`], the only way to read
+//!   plaintext, never for user-facing code). Each call is one transaction on one pooled
 //!   connection, switched inside it to the handle's role and claims as Supabase's API gateway
-//!   does (`SET LOCAL`), so the login role only needs to be a member of those roles and the
-//!   transaction pooler works. The `*_with` methods run on any connection or transaction of the
-//!   caller's instead.
-//! - Reading credentials back is [`ServiceRoleCredentialVault::retrieve`], which only the
-//!   explicitly built [`ServiceRolePgCredentialVault`] has: it returns plaintext and is for
-//!   background sync services only, never for user-facing code.
+//!   does (`SET LOCAL`), so the login role only needs to be a member of that role and the
+//!   transaction pooler works. The `*_with` forms run on any connection, transaction or pool of
+//!   the caller's instead, and switch nothing.
 //! - [`lazy_pool`] / [`supabase_options`]: no plaintext to a remote host unless
 //!   `sslmode=disable` is asked for, no statement cache, nothing a pooler refuses.
 //! - [`CredentialMap`] holds the credentials: checked on construction, printed as `[REDACTED]`,
@@ -33,10 +30,7 @@
 //! wiped after the call, but the driver's own network buffers are outside its reach.
 //!
 //! ```no_run
-//! use credential_vault_client::{
-//!     CredentialMap, CredentialVault, Deadlines, IntegrationId, ServiceRolePgCredentialVault,
-//!     VaultError,
-//! };
+//! use credential_vault_client::{CredentialMap, Deadlines, IntegrationId, ServiceVault, VaultError};
 //! use sqlx::postgres::PgConnectOptions;
 //! use std::str::FromStr;
 //! use std::time::Duration;
@@ -46,7 +40,7 @@
 //! // postgres://postgres.<ref>:<password>@aws-0-<region>.pooler.supabase.com:6543/postgres
 //! //   ?sslmode=verify-full&sslrootcert=/etc/ssl/supabase/prod-ca-2021.crt
 //! let options = PgConnectOptions::from_str(&std::env::var("DATABASE_URL")?)?;
-//! let vault = ServiceRolePgCredentialVault::connect_lazy(options)
+//! let vault = ServiceVault::connect_lazy(options)
 //!     .with_deadlines(Deadlines { store: Duration::from_secs(2), ..Deadlines::default() });
 //!
 //! let integration = IntegrationId::from_str("3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c")?;
@@ -60,12 +54,11 @@
 //! # }
 //! ```
 
-mod backend;
+mod api;
 mod connect;
 mod context;
 mod credentials;
 mod error;
-mod operations;
 mod reference;
 mod vault;
 
@@ -81,7 +74,4 @@ pub use credential_vault_contract::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
 pub use credentials::CredentialMap;
 pub use error::{TlsFailure, VaultError};
 pub use reference::{CredentialReference, IntegrationId, VaultSecretId};
-pub use vault::{
-    CredentialVault, Deadlines, PgCredentialVault, ServiceRoleCredentialVault,
-    ServiceRolePgCredentialVault,
-};
+pub use vault::{Deadlines, ServiceVault, UserVault};

@@ -12,8 +12,7 @@ use std::time::Duration;
 use clap::error::{ContextKind, ErrorKind};
 use clap::{Args, Parser, Subcommand};
 use credential_vault_client::{
-    CredentialMap, CredentialVault, Deadlines, IntegrationId, ServiceRoleCredentialVault,
-    ServiceRolePgCredentialVault, VaultError, VaultSecretId, contract,
+    CredentialMap, Deadlines, IntegrationId, ServiceVault, VaultError, VaultSecretId, contract,
 };
 use sqlx::postgres::PgConnectOptions;
 use zeroize::Zeroizing;
@@ -226,10 +225,7 @@ fn to_json(value: &impl serde::Serialize) -> Zeroizing<String> {
 }
 
 /// Runs the command, returning what to print.
-async fn execute(
-    command: Command,
-    vault: &ServiceRolePgCredentialVault,
-) -> Result<Zeroizing<String>, Failure> {
+async fn execute(command: Command, vault: &ServiceVault) -> Result<Zeroizing<String>, Failure> {
     Ok(match command {
         Command::Store {
             integration_id,
@@ -262,9 +258,9 @@ async fn execute(
 async fn run(cli: Cli) -> Result<(), Failure> {
     let options = connect_options(cli.database_url_file.as_deref())?;
     let deadlines = Deadlines::all(Duration::from_secs(cli.timeout));
-    let vault = ServiceRolePgCredentialVault::connect_lazy(options).with_deadlines(deadlines);
+    let vault = ServiceVault::connect_lazy(options).with_deadlines(deadlines);
     let output = execute(cli.command, &vault).await;
-    vault.vault().pool().close().await;
+    vault.pool().close().await;
     let output = output?;
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{}", output.as_str())

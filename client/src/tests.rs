@@ -1,104 +1,25 @@
-//! The operations against a recording fake backend, and the mapping of every kind of driver error.
+//! What the client decides without a server: the mapping of every kind of driver error, the
+//! answers it refuses, deadlines, references, ids, connection options and user claims. What
+//! needs a server is in `client/tests/integration.rs`.
 
 use std::borrow::Cow;
 use std::error::Error as _;
 use std::fmt;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use secrecy::ExposeSecret;
 use sqlx::error::{DatabaseError, ErrorKind};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
-use crate::backend::Backend;
-use crate::operations::{self, DELETE_SQL, LIST_SQL, RETRIEVE_SQL, ROTATE_SQL, STORE_SQL};
+use crate::api::{credentials_from_server, the_only};
+use crate::vault::within;
 use crate::{
-    CredentialMap, CredentialReference, IntegrationId, TlsFailure, UserClaims, VaultError,
-    VaultSecretId, contract, supabase_options,
+    CredentialReference, IntegrationId, TlsFailure, UserClaims, VaultError, VaultSecretId,
+    contract, supabase_options,
 };
 
-/// Planted in secrets and in driver messages; must never show up in any output.
+/// Planted in driver messages and answers; must never show up in any output.
 const CANARY: &str = "canary-3b9f0c";
-const DEADLINE: Duration = Duration::from_secs(5);
-
-/// What the fake answers to the one statement it is given.
-enum Reply {
-    References(Vec<CredentialReference>),
-    Text(String),
-    Done,
-    Fail(sqlx::Error),
-    /// Never answers, to run into the deadline.
-    Hang,
-}
-
-/// One statement the fake was given: its SQL text and its bind values.
-#[derive(Debug, PartialEq)]
-struct Call {
-    sql: &'static str,
-    binds: Vec<String>,
-}
-
-struct FakeBackend {
-    calls: Mutex<Vec<Call>>,
-    reply: Mutex<Option<Reply>>,
-}
-
-impl FakeBackend {
-    fn replying(reply: Reply) -> Self {
-        Self {
-            calls: Mutex::new(Vec::new()),
-            reply: Mutex::new(Some(reply)),
-        }
-    }
-
-    fn calls(&self) -> Vec<Call> {
-        std::mem::take(&mut *self.calls.lock().unwrap())
-    }
-
-    async fn answer(&self, sql: &'static str, binds: &[&str]) -> Result<Reply, sqlx::Error> {
-        let binds = binds.iter().map(|bind| bind.to_string()).collect();
-        self.calls.lock().unwrap().push(Call { sql, binds });
-        let reply = self.reply.lock().unwrap().take();
-        match reply.expect("one statement per operation") {
-            Reply::Fail(error) => Err(error),
-            Reply::Hang => std::future::pending().await,
-            reply => Ok(reply),
-        }
-    }
-}
-
-impl Backend for &FakeBackend {
-    async fn fetch_references(
-        self,
-        sql: &'static str,
-        binds: &[&str],
-    ) -> Result<Vec<CredentialReference>, sqlx::Error> {
-        match self.answer(sql, binds).await? {
-            Reply::References(references) => Ok(references),
-            _ => panic!("{sql} expects references"),
-        }
-    }
-
-    async fn fetch_secret_text(
-        self,
-        sql: &'static str,
-        binds: &[&str],
-    ) -> Result<Zeroizing<String>, sqlx::Error> {
-        match self.answer(sql, binds).await? {
-            Reply::Text(text) => Ok(Zeroizing::new(text)),
-            _ => panic!("{sql} expects text"),
-        }
-    }
-
-    async fn execute(self, sql: &'static str, binds: &[&str]) -> Result<(), sqlx::Error> {
-        match self.answer(sql, binds).await? {
-            Reply::Done => Ok(()),
-            _ => panic!("{sql} expects no rows"),
-        }
-    }
-}
 
 /// A server error whose message quotes a secret, as PostgreSQL's own messages can.
 #[derive(Debug)]
@@ -148,10 +69,6 @@ fn server_error(sqlstate: Option<&'static str>) -> sqlx::Error {
     }))
 }
 
-fn integration() -> IntegrationId {
-    Uuid::from_u128(0x3f1c2a9e_5b7d_4e21_9a0c_1d2e3f4a5b6c).into()
-}
-
 fn secret_id(n: u128) -> VaultSecretId {
     Uuid::from_u128(n).into()
 }
@@ -159,10 +76,6 @@ fn secret_id(n: u128) -> VaultSecretId {
 fn reference(n: u128) -> CredentialReference {
     let created_at = Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap();
     CredentialReference::new(secret_id(n), created_at)
-}
-
-fn credentials() -> CredentialMap {
-    CredentialMap::new([("api_key", CANARY), ("account", "acme")]).unwrap()
 }
 
 fn assert_safe(error: &VaultError) {
@@ -174,132 +87,6 @@ fn assert_safe(error: &VaultError) {
         error.source().is_none(),
         "no driver error is kept as a source"
     );
-}
-
-#[tokio::test]
-async fn store_sends_the_serialised_credentials_and_returns_the_reference() {
-    let fake = FakeBackend::replying(Reply::References(vec![reference(1)]));
-    let stored = operations::store(&fake, DEADLINE, integration(), &credentials()).await;
-    assert_eq!(stored, Ok(reference(1)));
-    assert_eq!(
-        fake.calls(),
-        [Call {
-            sql: STORE_SQL,
-            binds: vec![
-                "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c".into(),
-                format!(r#"{{"account":"acme","api_key":"{CANARY}"}}"#),
-            ],
-        }]
-    );
-    assert!(STORE_SQL.contains("public.vault_store_integration_credentials($1, $2)"));
-}
-
-#[tokio::test]
-async fn empty_credentials_are_rejected_before_any_call() {
-    let fake = FakeBackend::replying(Reply::References(vec![reference(1)]));
-    let result = match CredentialMap::from_json("{}") {
-        Ok(map) => operations::store(&fake, DEADLINE, integration(), &map).await,
-        Err(error) => Err(error),
-    };
-    assert_eq!(
-        result,
-        Err(VaultError::Validation(contract::Error::NoEntries))
-    );
-    assert_eq!(fake.calls(), []);
-}
-
-#[tokio::test]
-async fn retrieve_calls_the_retrieve_function_with_the_id() {
-    let fake = FakeBackend::replying(Reply::Text(format!(r#"{{"api_key": "{CANARY}"}}"#)));
-    let retrieved = operations::retrieve(&fake, DEADLINE, secret_id(7))
-        .await
-        .unwrap();
-    assert_eq!(retrieved.get("api_key").unwrap().expose_secret(), CANARY);
-    assert_eq!(
-        format!("{retrieved:?} {retrieved}"),
-        "[REDACTED] [REDACTED]"
-    );
-    assert_eq!(
-        fake.calls(),
-        [Call {
-            sql: RETRIEVE_SQL,
-            binds: vec![secret_id(7).to_string()],
-        }]
-    );
-    assert!(RETRIEVE_SQL.contains("public.vault_retrieve_integration_credentials($1)"));
-}
-
-#[tokio::test]
-async fn rotate_sends_the_old_id_and_returns_the_new_reference() {
-    let fake = FakeBackend::replying(Reply::References(vec![reference(2)]));
-    let rotated = operations::rotate(&fake, DEADLINE, secret_id(1), &credentials()).await;
-    assert_eq!(rotated, Ok(reference(2)));
-    let calls = fake.calls();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].sql, ROTATE_SQL);
-    assert_eq!(calls[0].binds[0], secret_id(1).to_string());
-    assert_eq!(
-        CredentialMap::from_json(&calls[0].binds[1])
-            .unwrap()
-            .names()
-            .collect::<Vec<_>>(),
-        ["account", "api_key"]
-    );
-    assert!(ROTATE_SQL.contains("public.vault_rotate_integration_credentials($1, $2)"));
-}
-
-#[tokio::test]
-async fn delete_calls_the_delete_function() {
-    let fake = FakeBackend::replying(Reply::Done);
-    assert_eq!(
-        operations::delete(&fake, DEADLINE, secret_id(3)).await,
-        Ok(())
-    );
-    assert_eq!(
-        fake.calls(),
-        [Call {
-            sql: DELETE_SQL,
-            binds: vec![secret_id(3).to_string()],
-        }]
-    );
-    assert!(DELETE_SQL.contains("public.vault_delete_integration_credentials($1)"));
-}
-
-#[tokio::test]
-async fn list_returns_the_references_in_the_servers_order() {
-    let fake = FakeBackend::replying(Reply::References(vec![reference(9), reference(4)]));
-    let listed = operations::list(&fake, DEADLINE, integration()).await;
-    assert_eq!(listed, Ok(vec![reference(9), reference(4)]));
-    assert_eq!(
-        fake.calls(),
-        [Call {
-            sql: LIST_SQL,
-            binds: vec![integration().to_string()],
-        }]
-    );
-    assert!(LIST_SQL.contains("public.vault_list_integration_credentials($1)"));
-}
-
-/// Runs each of the five operations against a fake failing with `error()`.
-async fn every_operation_failing_with(error: impl Fn() -> sqlx::Error) -> [VaultError; 5] {
-    let failing = || FakeBackend::replying(Reply::Fail(error()));
-    [
-        operations::store(&failing(), DEADLINE, integration(), &credentials())
-            .await
-            .unwrap_err(),
-        operations::rotate(&failing(), DEADLINE, secret_id(1), &credentials())
-            .await
-            .unwrap_err(),
-        operations::delete(&failing(), DEADLINE, secret_id(1))
-            .await
-            .unwrap_err(),
-        operations::list(&failing(), DEADLINE, integration())
-            .await
-            .unwrap_err(),
-        operations::retrieve(&failing(), DEADLINE, secret_id(1))
-            .await
-            .unwrap_err(),
-    ]
 }
 
 #[test]
@@ -338,27 +125,7 @@ fn every_error_of_the_catalogue_maps_back_by_its_sqlstate_and_code() {
 }
 
 #[test]
-fn the_client_and_the_server_refuse_an_input_with_the_same_value() {
-    let cases: [(Result<CredentialMap, VaultError>, contract::Error); 4] = [
-        (CredentialMap::new([("", "v")]), contract::Error::EmptyName),
-        (CredentialMap::new([("k", "")]), contract::Error::EmptyValue),
-        (
-            CredentialMap::from_json(r#"{"k": 1}"#),
-            contract::Error::NonStringValue,
-        ),
-        (
-            CredentialMap::from_json(r#"{"k": "a", "k": "b"}"#),
-            contract::Error::DuplicateName,
-        ),
-    ];
-    for (client, server) in cases {
-        let server = VaultError::from_server(server.sqlstate(), Some(server.code()));
-        assert_eq!(client.map(|_| ()), Err(server));
-    }
-}
-
-#[tokio::test]
-async fn other_server_errors_map_by_their_sqlstate_alone_with_a_safe_message() {
+fn other_server_errors_map_by_their_sqlstate_alone_with_a_safe_message() {
     let database = |sqlstate: &str| VaultError::Database {
         sqlstate: Some(sqlstate.into()),
     };
@@ -381,19 +148,18 @@ async fn other_server_errors_map_by_their_sqlstate_alone_with_a_safe_message() {
         ("08006", VaultError::Unavailable),
         ("08001", VaultError::Unavailable),
         ("XX001", database("XX001")),
-        ("40001", database("40001")),
+        ("40001", VaultError::Conflict),
+        ("40P01", VaultError::Conflict),
         ("not a sqlstate", VaultError::UNEXPECTED_RESPONSE),
     ];
     for (sqlstate, expected) in expectations {
-        for error in every_operation_failing_with(|| server_error(Some(sqlstate))).await {
-            assert_eq!(error, expected, "SQLSTATE {sqlstate}");
-            assert_safe(&error);
-        }
-    }
-    for error in every_operation_failing_with(|| server_error(None)).await {
-        assert_eq!(error, VaultError::UNEXPECTED_RESPONSE);
+        let error = VaultError::from(server_error(Some(sqlstate)));
+        assert_eq!(error, expected, "SQLSTATE {sqlstate}");
         assert_safe(&error);
     }
+    let error = VaultError::from(server_error(None));
+    assert_eq!(error, VaultError::UNEXPECTED_RESPONSE);
+    assert_safe(&error);
     // A detail is only compared: one that is not a code of ours (PostgreSQL's can quote the
     // input) leaves nothing behind.
     let error = VaultError::from_server("22023", Some(CANARY));
@@ -426,8 +192,8 @@ fn pgbouncer_login_refusals_are_authentication_errors_other_08p01_is_not() {
     }
 }
 
-#[tokio::test]
-async fn connection_and_driver_errors_become_safe_variants() {
+#[test]
+fn connection_and_driver_errors_become_safe_variants() {
     let leaky = || format!("postgres://app:{CANARY}@db/app");
     type MakeError = fn(String) -> sqlx::Error;
     let tls = VaultError::Tls;
@@ -474,10 +240,9 @@ async fn connection_and_driver_errors_become_safe_variants() {
         ),
     ];
     for (make, expected) in cases {
-        for error in every_operation_failing_with(|| make(leaky())).await {
-            assert_eq!(error, expected);
-            assert_safe(&error);
-        }
+        let error = VaultError::from(make(leaky()));
+        assert_eq!(error, expected);
+        assert_safe(&error);
     }
 }
 
@@ -487,28 +252,29 @@ fn handshake_error(error: rustls::CertificateError) -> sqlx::Error {
 }
 
 #[tokio::test]
-async fn a_call_past_its_deadline_times_out() {
-    let fake = FakeBackend::replying(Reply::Hang);
+async fn a_call_past_its_deadline_times_out_and_one_within_it_does_not() {
     let deadline = Duration::from_millis(20);
-    let stored = operations::store(&fake, deadline, integration(), &credentials()).await;
-    assert_eq!(stored, Err(VaultError::Timeout { after: deadline }));
-    assert_eq!(fake.calls().len(), 1);
+    let hung = within(deadline, std::future::pending::<Result<(), VaultError>>()).await;
+    assert_eq!(hung, Err(VaultError::Timeout { after: deadline }));
+    let answered = within(deadline, async { Err::<(), _>(VaultError::NotFound) }).await;
+    assert_eq!(
+        answered,
+        Err(VaultError::NotFound),
+        "the call's own answer, not a timeout"
+    );
 }
 
-#[tokio::test]
-async fn unexpected_answers_are_reported_without_their_content() {
-    let none = FakeBackend::replying(Reply::References(vec![]));
-    let stored = operations::store(&none, DEADLINE, integration(), &credentials()).await;
-    assert_eq!(stored, Err(VaultError::UNEXPECTED_RESPONSE));
+#[test]
+fn unexpected_answers_are_reported_without_their_content() {
+    assert_eq!(the_only(vec![reference(1)]), Ok(reference(1)));
+    assert_eq!(the_only(vec![]), Err(VaultError::UNEXPECTED_RESPONSE));
+    assert_eq!(
+        the_only(vec![reference(1), reference(2)]),
+        Err(VaultError::UNEXPECTED_RESPONSE)
+    );
 
-    let two = FakeBackend::replying(Reply::References(vec![reference(1), reference(2)]));
-    let rotated = operations::rotate(&two, DEADLINE, secret_id(1), &credentials()).await;
-    assert_eq!(rotated, Err(VaultError::UNEXPECTED_RESPONSE));
-
-    let garbled = FakeBackend::replying(Reply::Text(format!(r#"{{"api_key": ["{CANARY}"]}}"#)));
-    let error = operations::retrieve(&garbled, DEADLINE, secret_id(1))
-        .await
-        .unwrap_err();
+    let garbled = format!(r#"{{"api_key": ["{CANARY}"]}}"#);
+    let error = credentials_from_server(&garbled).unwrap_err();
     assert_eq!(error, VaultError::UNEXPECTED_RESPONSE);
     assert_safe(&error);
 }
@@ -534,20 +300,6 @@ fn a_reference_shows_and_serialises_its_id_and_time_only() {
     );
 }
 
-#[tokio::test]
-async fn nothing_printed_after_a_store_contains_a_value() {
-    let fake = FakeBackend::replying(Reply::References(vec![reference(1)]));
-    let map = credentials();
-    let stored = operations::store(&fake, DEADLINE, integration(), &map)
-        .await
-        .unwrap();
-    let printed = format!(
-        "{stored} {stored:?} {} {map} {map:?}",
-        serde_json::to_string(&stored).unwrap()
-    );
-    assert!(!printed.contains(CANARY), "{printed}");
-}
-
 #[test]
 fn ids_must_be_uuids() {
     let not_a_uuid = |argument| VaultError::Validation(contract::Error::NotAUuid(argument));
@@ -565,7 +317,7 @@ fn ids_must_be_uuids() {
 }
 
 #[test]
-fn remote_hosts_never_get_plaintext_unless_asked_and_no_statement_is_cached() {
+fn remote_hosts_never_get_plaintext_unless_asked() {
     use sqlx::postgres::{PgConnectOptions, PgSslMode};
     let mode = |url: &str| {
         let options: PgConnectOptions = url.parse().unwrap();

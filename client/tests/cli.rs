@@ -1,10 +1,11 @@
 //! The `credential-vault` binary without a database: input checks, exit codes, and that nothing
 //! secret (credentials, the URL's password, misplaced arguments) reaches its output.
 
-use std::io::Write;
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
 
+use credential_vault_tests::{CliRun, run_cli};
+
+const CLI: &str = env!("CARGO_BIN_EXE_credential-vault");
 const INTEGRATION: &str = "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c";
 const CANARY: &str = "canary-7d1e";
 
@@ -15,31 +16,14 @@ fn refused_url() -> String {
     format!("postgres://app:{CANARY}@127.0.0.1:{port}/app")
 }
 
-fn run(args: &[&str], database_url: Option<&str>, stdin: &str) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_credential-vault"));
-    command
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(url) = database_url {
-        command.env("DATABASE_URL", url);
-    }
-    let mut child = command.spawn().unwrap();
-    // The command may exit before reading its input, so a failed write is fine.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
 /// The exit code, after checking that stderr is one line without the canary and stdout is empty.
-fn failure_code(output: &Output) -> i32 {
-    let stderr = String::from_utf8_lossy(&output.stderr);
+fn failure_code(run: &CliRun) -> i32 {
+    let stderr = &run.stderr;
     assert!(!stderr.contains(CANARY), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("credential-vault: "), "{stderr}");
-    assert!(output.stdout.is_empty());
-    output.status.code().unwrap()
+    assert!(run.stdout.is_empty());
+    run.code.unwrap()
 }
 
 #[test]
@@ -51,7 +35,7 @@ fn invalid_credentials_exit_3_before_any_connection() {
         r#"{"api_key": ""}"#,
         &format!(r#"{{"n": 5, "k": "{CANARY}"}}"#),
     ] {
-        let output = run(&["store", INTEGRATION], Some(&url), input);
+        let output = run_cli(CLI, &["store", INTEGRATION], Some(&url), input);
         assert_eq!(failure_code(&output), 3, "{input}");
     }
 }
@@ -62,7 +46,8 @@ fn credentials_file_is_read_instead_of_stdin() {
         std::env::temp_dir().join(format!("credential-vault-cli-{}.json", std::process::id()));
     std::fs::write(&path, format!(r#"{{"api_key": ["{CANARY}"]}}"#)).unwrap();
     let file = path.to_str().unwrap();
-    let output = run(
+    let output = run_cli(
+        CLI,
         &["rotate", INTEGRATION, "--credentials-file", file],
         Some(&refused_url()),
         "",
@@ -70,7 +55,8 @@ fn credentials_file_is_read_instead_of_stdin() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(failure_code(&output), 3);
 
-    let output = run(
+    let output = run_cli(
+        CLI,
         &["store", INTEGRATION, "--credentials-file", file],
         Some(&refused_url()),
         "",
@@ -81,18 +67,29 @@ fn credentials_file_is_read_instead_of_stdin() {
 #[test]
 fn an_unreachable_server_exits_9() {
     let url = refused_url();
-    let output = run(&["list", INTEGRATION, "--timeout", "10"], Some(&url), "");
+    let output = run_cli(
+        CLI,
+        &["list", INTEGRATION, "--timeout", "10"],
+        Some(&url),
+        "",
+    );
     assert_eq!(failure_code(&output), 9);
-    let output = run(&["retrieve", INTEGRATION, "--show-secrets"], Some(&url), "");
+    let output = run_cli(
+        CLI,
+        &["retrieve", INTEGRATION, "--show-secrets"],
+        Some(&url),
+        "",
+    );
     assert_eq!(failure_code(&output), 9);
 }
 
 #[test]
 fn usage_errors_exit_2_without_echoing_the_input() {
-    let output = run(&["delete", INTEGRATION], None, "");
+    let output = run_cli(CLI, &["delete", INTEGRATION], None, "");
     assert_eq!(failure_code(&output), 2);
 
-    let output = run(
+    let output = run_cli(
+        CLI,
         &["delete", INTEGRATION],
         Some(&format!("postgres://app:{CANARY}@[")),
         "",
@@ -101,22 +98,23 @@ fn usage_errors_exit_2_without_echoing_the_input() {
 
     // Credentials are never taken from the command line, nor echoed when put there.
     let secret_argument = format!(r#"{{"api_key":"{CANARY}"}}"#);
-    let output = run(
+    let output = run_cli(
+        CLI,
         &["store", INTEGRATION, &secret_argument],
         Some(&refused_url()),
         "",
     );
     assert_eq!(failure_code(&output), 2);
 
-    let output = run(&["delete", CANARY], Some(&refused_url()), "");
+    let output = run_cli(CLI, &["delete", CANARY], Some(&refused_url()), "");
     assert_eq!(failure_code(&output), 2);
 }
 
 #[test]
 fn help_documents_the_exit_codes() {
-    let output = run(&["--help"], None, "");
-    assert!(output.status.success());
-    let help = String::from_utf8(output.stdout).unwrap();
+    let output = run_cli(CLI, &["--help"], None, "");
+    assert_eq!(output.code, Some(0));
+    let help = output.stdout;
     assert!(
         help.contains("Exit codes:") && help.contains("9   vault unavailable"),
         "{help}"

@@ -1,142 +1,160 @@
 //! The client against a real server: the throwaway Supabase-like cluster of
 //! `tests/harness/with-cluster`, with the extension and the migrations.
 //!
-//! Run with `tests/harness/with-cluster -- cargo test -p credential-vault-client --test integration`,
+//! Run with `tests/harness/with-cluster -- cargo test -p credential-vault-client -p credential-vault-tests --test integration`,
 //! and a second time through PgBouncer in transaction mode (as Supabase's transaction pooler):
 //! `tests/harness/with-cluster -- tests/harness/with-pgbouncer -- cargo test ... --test integration`.
 //! The TLS tests are `#[ignore]`d and run inside `tests/harness/with-tls` with `-- --ignored`.
 //!
-//! Each test creates its own database and its own login roles (password logins over TCP, members
-//! of `service_role` or `authenticated` that the handles switch to inside each call's
-//! transaction, never through a startup option), and records every error and every `Debug`
-//! output it produces. Every test ends with the canary
-//! sweep, which searches everything recorded so far by the whole suite for every secret used so
-//! far (credential values and passwords), so the last test to finish checks all of it.
+//! Each test builds a [`Fixture`]: a database of its own with the tenants, login roles of its
+//! own (password logins over TCP, members of `service_role` or `authenticated`, which the handles
+//! switch to inside each call's transaction, never through a startup option), and a
+//! [`LeakRecorder`] of every secret the test used and every error, `Debug` and CLI output it
+//! produced. Each test ends with [`Fixture::finish`], which fails that test if one of its outputs
+//! shows one of its secrets or one of its credential values reached the server log.
+//!
+//! Who may call what is the SQL layer's (`supabase/tests/03_credential_functions_test.sql`);
+//! here each handle is only shown to reach the server as its role.
 
+use std::cell::RefCell;
 use std::fmt::Debug;
-use std::io::Write;
-use std::process::Stdio;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use credential_vault_client::{
-    CONNECT_TIMEOUT, CredentialMap, CredentialReference, CredentialVault, Deadlines, IntegrationId,
-    PgCredentialVault, ServiceRoleCredentialVault, ServiceRolePgCredentialVault, TlsFailure,
-    UserClaims, VaultError, VaultSecretId, contract, lazy_pool, supabase_options,
+    CONNECT_TIMEOUT, CredentialMap, CredentialReference, Deadlines, IntegrationId, ServiceVault,
+    TlsFailure, UserClaims, UserVault, VaultError, VaultSecretId, contract, supabase_options,
 };
 use credential_vault_tests::{
-    Caller, Tenants, TestDatabase, audit_actions, canary, database_error_text, integration_state,
-    read_audit_roles, report_figure, server_log, tcp_options, through_the_pooler,
+    Caller, CliRun, Tenants, TestDatabase, audit_actions, canary, database_error_text,
+    integration_state, read_audit_roles, report_figure, run_cli, server_log, tcp_options,
+    through_the_pooler,
 };
 use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use uuid::Uuid;
 
+const CLI: &str = env!("CARGO_BIN_EXE_credential-vault");
+
 // ---------------------------------------------------------------------------------------------
-// The canary sweep
+// The leak recorder
 // ---------------------------------------------------------------------------------------------
 
-/// A secret used by the suite, and whether the client sent it to the server as a credential
-/// value (those must not reach the server log either).
+/// A secret a test used, and whether the client sent it to the server as a credential value
+/// (those must not reach the server log either).
 struct Secret {
     text: String,
     sent_by_the_client: bool,
 }
 
-/// One error or `Debug` text the suite produced, and where.
+/// One error, `Debug` or CLI text a test produced, and where.
 struct Output {
     what: String,
     text: String,
 }
 
-static SECRETS: Mutex<Vec<Secret>> = Mutex::new(Vec::new());
-static OUTPUTS: Mutex<Vec<Output>> = Mutex::new(Vec::new());
+/// One test's secrets and outputs. [`LeakRecorder::finish`] checks them against each other at
+/// the test's end; a recorder dropped unfinished fails its test, so no test skips the check.
+#[derive(Default)]
+struct LeakRecorder {
+    secrets: RefCell<Vec<Secret>>,
+    outputs: RefCell<Vec<Output>>,
+    finished: bool,
+}
 
-fn register(text: String, sent_by_the_client: bool) -> String {
-    SECRETS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(Secret {
+impl LeakRecorder {
+    fn register(&self, text: String, sent_by_the_client: bool) -> String {
+        self.secrets.borrow_mut().push(Secret {
             text: text.clone(),
             sent_by_the_client,
         });
-    text
-}
+        text
+    }
 
-/// A fresh credential value, to be sent through the client.
-fn secret(label: &str) -> String {
-    register(canary(label), true)
-}
+    /// A fresh credential value, to be sent through the client.
+    fn secret(&self, label: &str) -> String {
+        self.register(canary(label), true)
+    }
 
-/// A fresh secret that is not a credential value sent through the client: a password, or a
-/// value planted with raw SQL (which the server may log, by design of the test).
-fn other_secret(label: &str) -> String {
-    register(canary(label), false)
-}
+    /// A fresh secret that is no credential value sent through the client: a password, or a
+    /// value planted with raw SQL (which the server may log, by design of the test).
+    fn other_secret(&self, label: &str) -> String {
+        self.register(canary(label), false)
+    }
 
-fn record(what: &str, text: String) {
-    OUTPUTS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(Output {
+    fn record(&self, what: &str, text: String) {
+        self.outputs.borrow_mut().push(Output {
             what: what.to_owned(),
             text,
         });
-}
-
-fn record_debug(what: &str, value: &impl Debug) {
-    record(what, format!("{value:?}"));
-    record(what, format!("{value:#?}"));
-}
-
-/// Records the result of a client call (its `Debug`, and the error's `Display`) and returns it.
-fn shown<T: Debug>(what: &str, result: Result<T, VaultError>) -> Result<T, VaultError> {
-    record_debug(what, &result);
-    if let Err(error) = &result {
-        record(what, error.to_string());
     }
-    result
+
+    fn record_debug(&self, what: &str, value: &impl Debug) {
+        self.record(what, format!("{value:?}"));
+        self.record(what, format!("{value:#?}"));
+    }
+
+    /// Records the result of a client call (its `Debug`, and the error's `Display`) and returns
+    /// it.
+    fn shown<T: Debug>(&self, what: &str, result: Result<T, VaultError>) -> Result<T, VaultError> {
+        self.record_debug(what, &result);
+        if let Err(error) = &result {
+            self.record(what, error.to_string());
+        }
+        result
+    }
+
+    /// Asserts the variant and its exact, fixed message.
+    fn expect_error<T: Debug>(
+        &self,
+        what: &str,
+        result: Result<T, VaultError>,
+        expected: VaultError,
+        message: &str,
+    ) {
+        let error = self.shown(what, result).expect_err(what);
+        assert_eq!(error, expected, "{what}");
+        assert_eq!(error.to_string(), message, "{what}");
+    }
+
+    /// Fails unless the test recorded something, none of its outputs shows one of its secrets
+    /// (named by where it was shown, never quoted), and none of the credential values it sent
+    /// is in the server log.
+    fn finish(mut self) {
+        self.finished = true;
+        let (secrets, outputs) = (self.secrets.borrow(), self.outputs.borrow());
+        assert!(
+            !secrets.is_empty() && !outputs.is_empty(),
+            "the test recorded nothing to check"
+        );
+        let leaked: Vec<&str> = outputs
+            .iter()
+            .filter(|output| secrets.iter().any(|s| output.text.contains(&s.text)))
+            .map(|output| output.what.as_str())
+            .collect();
+        assert!(leaked.is_empty(), "a secret was shown in: {leaked:?}");
+        let log = server_log();
+        let logged = secrets
+            .iter()
+            .filter(|s| s.sent_by_the_client && log.contains(&s.text))
+            .count();
+        assert_eq!(
+            logged, 0,
+            "credential values sent by the client reached the server log"
+        );
+    }
 }
 
-/// The outputs that contain one of the secrets, by name only (never the secret itself).
-fn leaks(outputs: &[Output], secrets: &[Secret]) -> Vec<String> {
-    outputs
-        .iter()
-        .filter(|output| secrets.iter().any(|s| output.text.contains(&s.text)))
-        .map(|output| output.what.clone())
-        .collect()
-}
-
-/// Searches every output recorded so far for every secret used so far, and the server log for
-/// every credential value the client sent.
-fn sweep() {
-    let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
-    let outputs = OUTPUTS.lock().unwrap_or_else(PoisonError::into_inner);
-    assert!(
-        !secrets.is_empty() && !outputs.is_empty(),
-        "nothing to sweep"
-    );
-    let leaked = leaks(&outputs, &secrets);
-    assert!(leaked.is_empty(), "a secret was shown in: {leaked:?}");
-    let log = server_log();
-    let logged = secrets
-        .iter()
-        .filter(|s| s.sent_by_the_client && log.contains(&s.text))
-        .count();
-    assert_eq!(
-        logged, 0,
-        "credential values sent by the client reached the server log"
-    );
+impl Drop for LeakRecorder {
+    fn drop(&mut self) {
+        if !self.finished && !std::thread::panicking() {
+            panic!("the test ended without Fixture::finish: its outputs were never checked");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tenants, logins and handles
+// The fixture: a database, the tenants, logins and handles
 // ---------------------------------------------------------------------------------------------
-
-/// The tenants' integration, as the client's id type.
-fn integration_id(tenants: &Tenants) -> IntegrationId {
-    tenants.integration.into()
-}
 
 /// `create role` statements, filled in by `format('%I', '%L')` on the server: names and
 /// passwords are never spliced into SQL by the test.
@@ -146,63 +164,121 @@ const EXPIRED_SERVICE_LOGIN: &str =
     "create role %I login password %L in role service_role valid until '2000-01-01'";
 const PLAIN_LOGIN: &str = "create role %I login password %L";
 
-/// A password login role of its own for one test.
+/// One test's world: its own database, the tenants, and the recorder its outputs go to.
+struct Fixture {
+    db: TestDatabase,
+    tenants: Tenants,
+    leaks: LeakRecorder,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let db = TestDatabase::new().await;
+        let tenants = Tenants::create(&db.pool).await;
+        Fixture {
+            db,
+            tenants,
+            leaks: LeakRecorder::default(),
+        }
+    }
+
+    /// The tenants' integration, as the client's id type.
+    fn integration(&self) -> IntegrationId {
+        self.tenants.integration.into()
+    }
+
+    /// A password login role of its own, made by `statement`.
+    async fn login(&self, statement: &'static str) -> Login {
+        // Lower-case hex after a fixed prefix: a name from a fixed alphabet.
+        let name = format!("cv_client_{}", Uuid::new_v4().simple());
+        let password = self.leaks.other_secret("password");
+        let create: String = sqlx::query_scalar("select format($1::text, $2::text, $3::text)")
+            .bind(statement)
+            .bind(&name)
+            .bind(&password)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("quote the role name and password");
+        sqlx::raw_sql(&create)
+            .execute(&self.db.pool)
+            .await
+            .expect("create the login role");
+        Login {
+            options: tcp_options(&self.db.name, &name, &password),
+            name,
+            password,
+            database: self.db.name.clone(),
+        }
+    }
+
+    /// A service-role handle over a lazy pool for `options`, its `Debug` recorded.
+    fn service_vault(&self, options: PgConnectOptions) -> ServiceVault {
+        let vault = ServiceVault::connect_lazy(options);
+        self.leaks.record_debug("a service-role handle", &vault);
+        vault
+    }
+
+    /// A service login of its own and a handle logged in as it, as a background sync service.
+    async fn service_login(&self) -> (ServiceVault, Login) {
+        let login = self.login(SERVICE_LOGIN).await;
+        (self.service_vault(login.options()), login)
+    }
+
+    /// Stores fresh credentials for the tenants' integration and returns their reference.
+    async fn store(&self, vault: &ServiceVault, label: &str) -> CredentialReference {
+        let credentials = credentials(&self.leaks.secret(label));
+        let stored = vault.store(self.integration(), &credentials).await;
+        self.leaks.shown(label, stored).expect("store")
+    }
+
+    /// Counts of Vault secrets, credentials rows and audit rows, and the integration's link.
+    async fn state(&self) -> (i64, i64, i64, Option<Uuid>) {
+        integration_state(&self.db.pool, self.tenants.integration).await
+    }
+
+    /// Runs the CLI and records what it printed, except the one output meant to show values
+    /// (`retrieve --show-secrets`).
+    fn cli(&self, args: &[&str], database_url: Option<&str>, stdin: &str) -> CliRun {
+        let run = run_cli(CLI, args, database_url, stdin);
+        let what = format!("credential-vault {}", args.join(" "));
+        if !args.contains(&"--show-secrets") {
+            self.leaks.record(&what, run.stdout.clone());
+        }
+        self.leaks.record(&what, run.stderr.clone());
+        run
+    }
+
+    /// Ends the test: see [`LeakRecorder::finish`].
+    fn finish(self) {
+        self.leaks.finish();
+    }
+}
+
+/// A password login role of one test.
 struct Login {
     name: String,
     password: String,
+    /// A password login over TCP, nothing else (the handles switch roles inside each call's
+    /// transaction), as a background sync service or an app server connects.
+    options: PgConnectOptions,
     /// The test's own database, which is how PgBouncer's log tells its logins apart.
     database: String,
 }
 
 impl Login {
-    async fn create(db: &TestDatabase, statement: &'static str) -> Login {
-        // Lower-case hex after a fixed prefix: a name from a fixed alphabet.
-        let name = format!("cv_client_{}", Uuid::new_v4().simple());
-        let password = other_secret("password");
-        let create: String = sqlx::query_scalar("select format($1::text, $2::text, $3::text)")
-            .bind(statement)
-            .bind(&name)
-            .bind(&password)
-            .fetch_one(&db.pool)
-            .await
-            .expect("quote the role name and password");
-        sqlx::raw_sql(&create)
-            .execute(&db.pool)
-            .await
-            .expect("create the login role");
-        Login {
-            name,
-            password,
-            database: db.name.clone(),
-        }
+    fn options(&self) -> PgConnectOptions {
+        self.options.clone()
     }
 
-    /// As a background sync service or an app server connects: a password login, nothing else
-    /// (the handles switch roles inside each call's transaction).
-    fn service_options(&self, db: &TestDatabase) -> PgConnectOptions {
-        self.plain_options(db)
-    }
-
-    fn plain_options(&self, db: &TestDatabase) -> PgConnectOptions {
-        tcp_options(&db.name, &self.name, &self.password)
-    }
-
-    /// The same login with a wrong password.
-    fn wrong_password_options(&self, db: &TestDatabase) -> PgConnectOptions {
-        tcp_options(&db.name, &self.name, &other_secret("wrong-password"))
-    }
-
-    /// The service login as a `DATABASE_URL` for the CLI (the names and passwords used here are
-    /// letters, digits, `-` and `_`, which need no escaping).
-    fn service_url(&self, db: &TestDatabase, password: &str) -> String {
-        let options = self.plain_options(db);
+    /// The login as a `DATABASE_URL` for the CLI, with `password` (the names and passwords used
+    /// here are letters, digits, `-` and `_`, which need no escaping).
+    fn url(&self, password: &str) -> String {
         format!(
-            "postgres://{}:{}@{}:{}/{}",
+            "postgres://{}:{password}@{}:{}/{}",
             self.name,
-            password,
-            options.get_host(),
-            options.get_port(),
-            db.name
+            self.options.get_host(),
+            self.options.get_port(),
+            self.database
         )
     }
 
@@ -236,28 +312,8 @@ fn user(caller: &Caller) -> UserClaims {
     }
 }
 
-/// A service-role handle logged in as a fresh login role of its own.
-async fn service_vault(db: &TestDatabase) -> (ServiceRolePgCredentialVault, Login) {
-    let login = Login::create(db, SERVICE_LOGIN).await;
-    let vault = ServiceRolePgCredentialVault::connect_lazy(login.service_options(db));
-    record_debug("a service-role handle", &vault);
-    (vault, login)
-}
-
 fn credentials(secret: &str) -> CredentialMap {
     CredentialMap::new([("api_key", secret), ("client_id", "client-1")]).expect("valid credentials")
-}
-
-/// Asserts the variant and its exact, fixed message.
-fn expect_error<T: Debug>(
-    what: &str,
-    result: Result<T, VaultError>,
-    expected: VaultError,
-    message: &str,
-) {
-    let error = shown(what, result).expect_err(what);
-    assert_eq!(error, expected, "{what}");
-    assert_eq!(error.to_string(), message, "{what}");
 }
 
 const NOT_FOUND: &str = "credentials not found or not accessible";
@@ -267,11 +323,6 @@ const AUTHENTICATION: &str = "authentication failed or session expired";
 const UNAVAILABLE: &str = "the credential vault is unavailable";
 const MISCONFIGURED: &str = "the credential vault is not configured for this call";
 const UNIQUE_VIOLATION: &str = "unexpected database error (SQLSTATE 23505)";
-
-/// Counts of what the vault and the application hold, and the integration's link.
-async fn state(db: &TestDatabase, integration: IntegrationId) -> (i64, i64, i64, Option<Uuid>) {
-    integration_state(&db.pool, integration.as_uuid()).await
-}
 
 /// The pid of the backend of `user` that is waiting for a lock, once there is one.
 async fn backend_waiting_for_a_lock(db: &TestDatabase, user: &str) -> i32 {
@@ -295,63 +346,68 @@ async fn backend_waiting_for_a_lock(db: &TestDatabase, user: &str) -> i32 {
     }
 }
 
+/// Takes an exclusive lock on the credentials table until the returned transaction ends.
+async fn lock_the_credentials(db: &TestDatabase) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut locker = db.pool.begin().await.unwrap();
+    sqlx::query("lock table credential_vault.credentials in access exclusive mode")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    locker
+}
+
 // ---------------------------------------------------------------------------------------------
 // Store, retrieve, rotate, delete
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn store_calls_the_store_function_and_returns_its_reference() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let (vault, _login) = service_vault(&db).await;
-    let value = secret("store");
+    let f = Fixture::new().await;
+    let (vault, _login) = f.service_login().await;
+    let value = f.leaks.secret("store");
     let before = chrono::Utc::now();
 
-    let reference = shown(
-        "store",
-        vault.store(integration_id(&t), &credentials(&value)).await,
-    )
-    .expect("store");
+    let stored = vault.store(f.integration(), &credentials(&value)).await;
+    let reference = f.leaks.shown("store", stored).expect("store");
 
     // The extension's store ran: its row, its ciphertext, its audit entry, and the link kept by
     // the application's trigger, all for the returned id and timestamp.
     let (id, created_at): (Uuid, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
         "select vault_secret_id, created_at from credential_vault.credentials where integration_id = $1",
     )
-    .bind(t.integration)
-    .fetch_one(&db.pool)
+    .bind(f.tenants.integration)
+    .fetch_one(&f.db.pool)
     .await
     .expect("one credentials row");
     assert_eq!(reference.vault_secret_id(), VaultSecretId::from(id));
     assert_eq!(reference.created_at(), created_at);
     assert!(created_at >= before - chrono::Duration::seconds(5));
-    let stored: String = sqlx::query_scalar("select secret from vault.secrets where id = $1")
+    let ciphertext: String = sqlx::query_scalar("select secret from vault.secrets where id = $1")
         .bind(id)
-        .fetch_one(&db.pool)
+        .fetch_one(&f.db.pool)
         .await
         .expect("the Vault secret");
-    assert!(!stored.contains(&value), "only ciphertext is stored");
-    assert_eq!(state(&db, integration_id(&t)).await, (1, 1, 1, Some(id)));
-    assert_eq!(audit_actions(&db.pool).await, ["store:service_role"]);
+    assert!(!ciphertext.contains(&value), "only ciphertext is stored");
+    assert_eq!(f.state().await, (1, 1, 1, Some(id)));
 
-    let listed = shown("list", vault.list(integration_id(&t)).await).expect("list");
-    assert_eq!(listed, [reference]);
-    sweep();
+    let listed = f.leaks.shown("list", vault.list(f.integration()).await);
+    assert_eq!(listed.expect("list"), [reference]);
+    f.finish();
 }
 
 #[tokio::test]
 async fn an_empty_map_is_refused_before_any_round_trip() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
+    let f = Fixture::new().await;
     // Every login attempt of this handle fails and is logged by the server, so the log shows
     // whether anything reached it.
-    let login = Login::create(&db, SERVICE_LOGIN).await;
-    let vault = ServiceRolePgCredentialVault::connect_lazy(login.wrong_password_options(&db));
+    let login = f.login(SERVICE_LOGIN).await;
+    let wrong_password = f.leaks.other_secret("wrong-password");
+    let vault = f.service_vault(login.options().password(&wrong_password));
 
     let empty: [(&str, &str); 0] = [];
     let no_entries = contract::Error::NoEntries;
     let refused = format!("invalid input: {no_entries}");
-    expect_error(
+    f.leaks.expect_error(
         "an empty map",
         CredentialMap::new(empty),
         VaultError::Validation(no_entries),
@@ -359,18 +415,19 @@ async fn an_empty_map_is_refused_before_any_round_trip() {
     );
     let result = async {
         let credentials = CredentialMap::from_json("{}")?;
-        vault.store(integration_id(&t), &credentials).await
+        vault.store(f.integration(), &credentials).await
     }
     .await;
-    expect_error(
+    f.leaks.expect_error(
         "store of {}",
         result,
         VaultError::Validation(no_entries),
         &refused,
     );
 
-    let url = login.service_url(&db, &other_secret("cli-wrong-password"));
-    let run = cli(&url, &["store", &t.integration.to_string()], Some("{}")).await;
+    let url = login.url(&wrong_password);
+    let integration = f.tenants.integration.to_string();
+    let run = f.cli(&["store", &integration], Some(&url), "{}");
     assert_eq!(
         (run.code, run.stdout.as_str(), run.stderr.as_str()),
         (Some(3), "", &*format!("credential-vault: {refused}\n"))
@@ -378,25 +435,26 @@ async fn an_empty_map_is_refused_before_any_round_trip() {
     assert_eq!(login.refused_logins(), 0, "nothing reached the server");
 
     // Control: a valid map does reach the server, and the log shows it.
-    expect_error(
+    let control = credentials(&f.leaks.secret("empty-control"));
+    f.leaks.expect_error(
         "store with a wrong password",
-        vault
-            .store(integration_id(&t), &credentials(&secret("empty-control")))
-            .await,
+        vault.store(f.integration(), &control).await,
         VaultError::Authentication,
         AUTHENTICATION,
     );
     assert_eq!(login.refused_logins(), 1);
-    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
-    sweep();
+    assert_eq!(f.state().await, (0, 0, 0, None));
+    f.finish();
 }
 
 #[tokio::test]
 async fn retrieve_returns_the_stored_credentials_to_the_service_role() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let (vault, _login) = service_vault(&db).await;
-    let (value, quoted) = (secret("retrieve"), secret("retrieve-quoted"));
+    let f = Fixture::new().await;
+    let (vault, _login) = f.service_login().await;
+    let (value, quoted) = (
+        f.leaks.secret("retrieve"),
+        f.leaks.secret("retrieve-quoted"),
+    );
     let awkward = format!("\"{quoted}\" é\n\\ ✓");
     let stored = CredentialMap::new([
         ("api_key", value.as_str()),
@@ -404,83 +462,81 @@ async fn retrieve_returns_the_stored_credentials_to_the_service_role() {
         ("account", "acme"),
     ])
     .unwrap();
-    let reference = shown("store", vault.store(integration_id(&t), &stored).await).unwrap();
+    let reference = f
+        .leaks
+        .shown("store", vault.store(f.integration(), &stored).await);
+    let reference = reference.unwrap();
 
-    let retrieved = shown(
-        "retrieve",
-        vault.retrieve(reference.vault_secret_id()).await,
-    )
-    .expect("retrieve");
+    let retrieved = f
+        .leaks
+        .shown(
+            "retrieve",
+            vault.retrieve(reference.vault_secret_id()).await,
+        )
+        .expect("retrieve");
     assert_eq!(
         retrieved.names().collect::<Vec<_>>(),
         ["account", "api_key", "client_secret"]
     );
+    // Compared, never printed: a failed assertion must not show the values.
     let values: Vec<(&str, &str)> = retrieved
         .iter()
         .map(|(name, value)| (name, value.expose_secret()))
         .collect();
-    assert_eq!(
-        values,
-        [
-            ("account", "acme"),
-            ("api_key", value.as_str()),
-            ("client_secret", awkward.as_str())
-        ]
+    assert!(
+        values
+            == [
+                ("account", "acme"),
+                ("api_key", value.as_str()),
+                ("client_secret", awkward.as_str())
+            ],
+        "the stored values came back"
     );
-    assert_eq!(*retrieved.expose_json(), *stored.expose_json());
-    assert_eq!(audit_actions(&db.pool).await, ["store:service_role"]);
+    assert!(*retrieved.expose_json() == *stored.expose_json());
     assert_eq!(
         read_audit_roles(reference.vault_secret_id().as_uuid()),
         ["service_role"],
         "the read is audited in the server log"
     );
 
-    expect_error(
+    f.leaks.expect_error(
         "retrieve of an unknown id",
         vault.retrieve(VaultSecretId::from(Uuid::new_v4())).await,
         VaultError::NotFound,
         NOT_FOUND,
     );
-    sweep();
+    f.finish();
 }
 
 #[tokio::test]
 async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let (vault, _login) = service_vault(&db).await;
-    let old = shown(
-        "store",
-        vault
-            .store(integration_id(&t), &credentials(&secret("rotate-old")))
-            .await,
-    )
-    .unwrap();
-    let new_value = secret("rotate-new");
+    let f = Fixture::new().await;
+    let (vault, _login) = f.service_login().await;
+    let old = f.store(&vault, "rotate-old").await;
+    let new_value = f.leaks.secret("rotate-new");
 
-    let new = shown(
-        "rotate",
-        vault
-            .rotate(old.vault_secret_id(), &credentials(&new_value))
-            .await,
-    )
-    .expect("rotate");
+    let rotated = vault
+        .rotate(old.vault_secret_id(), &credentials(&new_value))
+        .await;
+    let new = f.leaks.shown("rotate", rotated).expect("rotate");
 
     assert_ne!(new.vault_secret_id(), old.vault_secret_id());
     assert!(new.created_at() >= old.created_at());
-    assert_eq!(
-        shown("list", vault.list(integration_id(&t)).await).unwrap(),
-        [new]
+    let listed = f.leaks.shown("list", vault.list(f.integration()).await);
+    assert_eq!(listed.unwrap(), [new]);
+    let retrieved = f
+        .leaks
+        .shown("retrieve", vault.retrieve(new.vault_secret_id()).await)
+        .unwrap();
+    assert!(
+        retrieved.get("api_key").map(|v| v.expose_secret()) == Some(new_value.as_str()),
+        "the new value came back"
     );
-    let retrieved = shown("retrieve", vault.retrieve(new.vault_secret_id()).await).unwrap();
     assert_eq!(
-        retrieved.get("api_key").map(|v| v.expose_secret()),
-        Some(new_value.as_str())
-    );
-    assert_eq!(
-        state(&db, integration_id(&t)).await,
+        f.state().await,
         (1, 1, 2, Some(new.vault_secret_id().as_uuid()))
     );
+    let again = credentials(&f.leaks.secret("rotate-again"));
     for (what, result) in [
         (
             "retrieve of the old reference",
@@ -489,7 +545,7 @@ async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
         (
             "rotate of the old reference",
             vault
-                .rotate(old.vault_secret_id(), &credentials(&secret("rotate-again")))
+                .rotate(old.vault_secret_id(), &again)
                 .await
                 .map(|_| ()),
         ),
@@ -498,108 +554,40 @@ async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
             vault.delete(old.vault_secret_id()).await,
         ),
     ] {
-        expect_error(what, result, VaultError::NotFound, NOT_FOUND);
+        f.leaks
+            .expect_error(what, result, VaultError::NotFound, NOT_FOUND);
     }
-    sweep();
+    f.finish();
 }
 
 #[tokio::test]
 async fn delete_removes_the_credentials_and_frees_the_integration() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let (vault, _login) = service_vault(&db).await;
-    let reference = shown(
-        "store",
-        vault
-            .store(integration_id(&t), &credentials(&secret("delete")))
-            .await,
-    )
-    .unwrap();
+    let f = Fixture::new().await;
+    let (vault, _login) = f.service_login().await;
+    let reference = f.store(&vault, "delete").await;
 
-    shown("delete", vault.delete(reference.vault_secret_id()).await).expect("delete");
+    let deleted = vault.delete(reference.vault_secret_id()).await;
+    f.leaks.shown("delete", deleted).expect("delete");
 
-    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 2, None));
-    assert_eq!(
-        shown("list", vault.list(integration_id(&t)).await).unwrap(),
-        []
-    );
-    expect_error(
+    assert_eq!(f.state().await, (0, 0, 2, None));
+    let listed = f.leaks.shown("list", vault.list(f.integration()).await);
+    assert_eq!(listed.unwrap(), []);
+    f.leaks.expect_error(
         "retrieve after delete",
         vault.retrieve(reference.vault_secret_id()).await,
         VaultError::NotFound,
         NOT_FOUND,
     );
-    expect_error(
+    f.leaks.expect_error(
         "delete again",
         vault.delete(reference.vault_secret_id()).await,
         VaultError::NotFound,
         NOT_FOUND,
     );
     // The integration's slot is free again.
-    let again = shown(
-        "store after delete",
-        vault
-            .store(integration_id(&t), &credentials(&secret("delete-again")))
-            .await,
-    )
-    .expect("store after delete");
+    let again = f.store(&vault, "delete-again").await;
     assert_ne!(again.vault_secret_id(), reference.vault_secret_id());
-    sweep();
-}
-
-#[tokio::test]
-async fn references_and_maps_never_print_a_value() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let (vault, _login) = service_vault(&db).await;
-    let value = secret("printing");
-    let stored = credentials(&value);
-    let reference = shown("store", vault.store(integration_id(&t), &stored).await).unwrap();
-    let retrieved = shown(
-        "retrieve",
-        vault.retrieve(reference.vault_secret_id()).await,
-    )
-    .unwrap();
-    let listed = shown("list", vault.list(integration_id(&t)).await).unwrap();
-
-    let id = reference.vault_secret_id().to_string();
-    assert_eq!(reference.to_string(), id);
-    let json: serde_json::Value = serde_json::to_value(reference).unwrap();
-    assert_eq!(
-        json,
-        serde_json::json!({"vault_secret_id": id, "created_at": reference.created_at()})
-    );
-    assert_eq!(
-        serde_json::from_value::<CredentialReference>(json.clone()).unwrap(),
-        reference
-    );
-    for map in [&stored, &retrieved] {
-        assert_eq!(format!("{map}"), "[REDACTED]");
-        assert_eq!(format!("{map:?}"), "[REDACTED]");
-        assert_eq!(format!("{map:#?}"), "[REDACTED]");
-    }
-    let printed = [
-        format!("{reference}"),
-        format!("{reference:?}"),
-        format!("{reference:#?}"),
-        json.to_string(),
-        format!("{listed:?}"),
-        serde_json::to_string(&listed).unwrap(),
-        format!("{retrieved}"),
-        format!("{retrieved:?}"),
-        format!("{:?}", retrieved.get("api_key").unwrap()),
-        format!("{:?}", retrieved.names().collect::<Vec<_>>()),
-    ];
-    for text in printed {
-        assert!(!text.contains(&value), "a value was printed");
-        record("reference or map output", text);
-    }
-    // The value is there, behind expose_secret only.
-    assert_eq!(
-        retrieved.get("api_key").unwrap().expose_secret(),
-        value.as_str()
-    );
-    sweep();
+    f.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -608,39 +596,30 @@ async fn references_and_maps_never_print_a_value() {
 
 #[tokio::test]
 async fn server_refusals_become_their_variants_with_safe_messages() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let (vault, _login) = service_vault(&db).await;
-    let reference = shown(
-        "store",
-        vault
-            .store(integration_id(&t), &credentials(&secret("errors")))
-            .await,
-    )
-    .unwrap();
+    let f = Fixture::new().await;
+    let (vault, _login) = f.service_login().await;
+    let reference = f.store(&vault, "errors").await;
     let unknown_secret = VaultSecretId::from(Uuid::new_v4());
+    let fresh = |label: &str| credentials(&f.leaks.secret(label));
 
     // PT404, for a missing integration and a missing reference.
-    expect_error(
+    f.leaks.expect_error(
         "store for an unknown integration",
         vault
-            .store(
-                IntegrationId::from(Uuid::new_v4()),
-                &credentials(&secret("unknown-integration")),
-            )
+            .store(Uuid::new_v4().into(), &fresh("unknown-integration"))
             .await,
         VaultError::NotFound,
         NOT_FOUND,
     );
-    expect_error(
+    f.leaks.expect_error(
         "rotate of an unknown reference",
         vault
-            .rotate(unknown_secret, &credentials(&secret("unknown-reference")))
+            .rotate(unknown_secret, &fresh("unknown-reference"))
             .await,
         VaultError::NotFound,
         NOT_FOUND,
     );
-    expect_error(
+    f.leaks.expect_error(
         "delete of an unknown reference",
         vault.delete(unknown_secret).await,
         VaultError::NotFound,
@@ -649,11 +628,9 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
 
     // 23505: the application's one reference per integration refuses a second; the client
     // has no rule of the application's, so it is a database error with only its SQLSTATE.
-    expect_error(
+    f.leaks.expect_error(
         "a second store",
-        vault
-            .store(integration_id(&t), &credentials(&secret("second-store")))
-            .await,
+        vault.store(f.integration(), &fresh("second-store")).await,
         VaultError::Database {
             sqlstate: Some("23505".into()),
         },
@@ -661,24 +638,21 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
     );
 
     // PT409: someone else holds the reference while we rotate or delete it.
-    let mut holder = db.pool.begin().await.unwrap();
+    let mut holder = f.db.pool.begin().await.unwrap();
     sqlx::query("select 1 from credential_vault.credentials where vault_secret_id = $1 for update")
         .bind(reference.vault_secret_id().as_uuid())
         .execute(&mut *holder)
         .await
         .unwrap();
-    expect_error(
+    f.leaks.expect_error(
         "rotate of a reference being changed",
         vault
-            .rotate(
-                reference.vault_secret_id(),
-                &credentials(&secret("concurrent")),
-            )
+            .rotate(reference.vault_secret_id(), &fresh("concurrent"))
             .await,
         VaultError::Conflict,
         CONFLICT,
     );
-    expect_error(
+    f.leaks.expect_error(
         "delete of a reference being changed",
         vault.delete(reference.vault_secret_id()).await,
         VaultError::Conflict,
@@ -686,33 +660,25 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
     );
     holder.rollback().await.unwrap();
 
-    // 42501: a login that is not the service role.
-    let plain = Login::create(&db, PLAIN_LOGIN).await;
-    let outsider = ServiceRolePgCredentialVault::connect_lazy(plain.plain_options(&db));
-    expect_error(
-        "retrieve by a login outside the service role",
-        outsider.retrieve(reference.vault_secret_id()).await,
-        VaultError::PermissionDenied,
-        PERMISSION_DENIED,
-    );
-    expect_error(
+    // 42501: a login that is not a member of the service role.
+    let plain = f.login(PLAIN_LOGIN).await;
+    let outsider = f.service_vault(plain.options());
+    f.leaks.expect_error(
         "store by a login outside the service role",
-        outsider
-            .store(integration_id(&t), &credentials(&secret("outsider")))
-            .await,
+        outsider.store(f.integration(), &fresh("outsider")).await,
         VaultError::PermissionDenied,
         PERMISSION_DENIED,
     );
 
     // XX001: a secret changed around the extension is refused without echoing it.
-    let garbage = other_secret("garbage");
+    let garbage = f.leaks.other_secret("garbage");
     sqlx::query("select vault.update_secret($1, $2)")
         .bind(reference.vault_secret_id().as_uuid())
         .bind(format!("not json {garbage}"))
-        .execute(&db.pool)
+        .execute(&f.db.pool)
         .await
         .unwrap();
-    expect_error(
+    f.leaks.expect_error(
         "retrieve of a corrupted secret",
         vault.retrieve(reference.vault_secret_id()).await,
         VaultError::Database {
@@ -723,18 +689,17 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
 
     // None of the refusals changed anything.
     assert_eq!(
-        state(&db, integration_id(&t)).await,
+        f.state().await,
         (1, 1, 1, Some(reference.vault_secret_id().as_uuid()))
     );
-    sweep();
+    f.finish();
 }
 
 #[tokio::test]
 async fn the_real_servers_errors_keep_only_their_sqlstate() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let integration = t.integration.to_string();
-    let c = other_secret("raw-input");
+    let f = Fixture::new().await;
+    let integration = f.tenants.integration.to_string();
+    let c = f.leaks.other_secret("raw-input");
     const STORE: &str = "select * from public.vault_store_integration_credentials($1, $2)";
     let json = |value: &str| serde_json::json!({ "k": value }).to_string();
     // The server does not send a parameterised rule's parameter: the placeholder comes back.
@@ -842,7 +807,7 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
     ];
     let mut quoted = Vec::new();
     for (what, sql, binds, expected) in cases {
-        let mut tx = db.begin_as(&Caller::ServiceRole).await;
+        let mut tx = f.db.begin_as(&Caller::ServiceRole).await;
         let mut query = sqlx::query(sql);
         for bind in &binds {
             query = query.bind(bind);
@@ -852,60 +817,42 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
             quoted.push(what);
         }
         let error = VaultError::from(error);
-        record_debug(what, &error);
-        record(what, error.to_string());
+        f.leaks.record_debug(what, &error);
+        f.leaks.record(what, error.to_string());
         assert_eq!(error, expected, "{what}");
     }
     // The controls: these driver errors did carry the secret, and the mapping dropped it.
     assert!(quoted.contains(&"22P02 cast"), "{quoted:?}");
     assert!(quoted.contains(&"23502"), "{quoted:?}");
-
-    // 42501 for a role without EXECUTE, through the caller's own statement.
-    let mut tx = db.begin_as(&Caller::Anon).await;
-    let error = sqlx::query(STORE)
-        .bind(&integration)
-        .bind(json(&c))
-        .execute(&mut *tx)
-        .await
-        .expect_err("anon may not store");
-    let error = VaultError::from(error);
-    record_debug("anon store", &error);
-    assert_eq!(error, VaultError::PermissionDenied);
-    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
-    sweep();
+    assert_eq!(f.state().await, (0, 0, 0, None));
+    f.finish();
 }
 
 #[tokio::test]
 async fn a_store_blocked_by_a_lock_times_out_at_its_deadline() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let (vault, login) = service_vault(&db).await;
+    let f = Fixture::new().await;
+    let (vault, login) = f.service_login().await;
     let deadline = Duration::from_millis(300);
     let vault = vault.with_deadlines(Deadlines {
         store: deadline,
         ..Deadlines::default()
     });
     // Connected beforehand, so that the deadline is spent waiting for the lock only.
-    assert_eq!(
-        shown("list", vault.list(integration_id(&t)).await).unwrap(),
-        []
-    );
+    let listed = f.leaks.shown("list", vault.list(f.integration()).await);
+    assert_eq!(listed.unwrap(), []);
 
-    let mut locker = db.pool.begin().await.unwrap();
-    sqlx::query("lock table credential_vault.credentials in access exclusive mode")
-        .execute(&mut *locker)
-        .await
-        .unwrap();
+    let locker = lock_the_credentials(&f.db).await;
     let started = Instant::now();
     // Bounded here too, so that a client ignoring its deadline fails the test instead of hanging.
+    let value = credentials(&f.leaks.secret("deadline"));
     let result = tokio::time::timeout(
         deadline + Duration::from_secs(5),
-        vault.store(integration_id(&t), &credentials(&secret("deadline"))),
+        vault.store(f.integration(), &value),
     )
     .await
     .expect("the store gave up by itself");
     let elapsed = started.elapsed();
-    expect_error(
+    f.leaks.expect_error(
         "store behind a lock",
         result,
         VaultError::Timeout { after: deadline },
@@ -916,34 +863,31 @@ async fn a_store_blocked_by_a_lock_times_out_at_its_deadline() {
         "{elapsed:?}"
     );
     // The server was indeed blocked: the store still waits for the lock.
-    backend_waiting_for_a_lock(&db, &login.name).await;
+    backend_waiting_for_a_lock(&f.db, &login.name).await;
     locker.rollback().await.unwrap();
 
     // The handle is still usable; the abandoned store may or may not have gone through.
-    let listed = shown(
-        "list after the timeout",
-        vault.list(integration_id(&t)).await,
-    )
-    .expect("the handle still works after a timeout");
+    let listed = f
+        .leaks
+        .shown("list after the timeout", vault.list(f.integration()).await)
+        .expect("the handle still works after a timeout");
     assert!(listed.len() <= 1, "{listed:?}");
-    sweep();
+    f.finish();
 }
 
 #[tokio::test]
 async fn an_expired_login_is_an_authentication_error_after_one_attempt() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let login = Login::create(&db, EXPIRED_SERVICE_LOGIN).await;
-    let vault = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db));
+    let f = Fixture::new().await;
+    let login = f.login(EXPIRED_SERVICE_LOGIN).await;
+    let vault = f.service_vault(login.options());
     assert_eq!(login.refused_logins(), 0);
 
+    let value = credentials(&f.leaks.secret("expired"));
     let started = Instant::now();
-    let result = vault
-        .store(integration_id(&t), &credentials(&secret("expired")))
-        .await;
+    let result = vault.store(f.integration(), &value).await;
     let elapsed = started.elapsed();
 
-    expect_error(
+    f.leaks.expect_error(
         "store with an expired login",
         result,
         VaultError::Authentication,
@@ -951,35 +895,28 @@ async fn an_expired_login_is_an_authentication_error_after_one_attempt() {
     );
     assert_eq!(login.refused_logins(), 1, "exactly one login attempt");
     assert!(elapsed < CONNECT_TIMEOUT, "returned at once: {elapsed:?}");
-    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
-    sweep();
+    assert_eq!(f.state().await, (0, 0, 0, None));
+    f.finish();
 }
 
 #[tokio::test]
 async fn a_revoked_login_is_an_authentication_error_after_one_attempt() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let (vault, login) = service_vault(&db).await;
-    let reference = shown(
-        "store before the revocation",
-        vault
-            .store(integration_id(&t), &credentials(&secret("revoked")))
-            .await,
-    )
-    .expect("the login works at first");
+    let f = Fixture::new().await;
+    let (vault, login) = f.service_login().await;
+    let reference = f.store(&vault, "revoked").await;
 
     // Revoke the login and end its sessions, as an operator would.
     let revoke: String = sqlx::query_scalar("select format('alter role %I nologin', $1::text)")
         .bind(&login.name)
-        .fetch_one(&db.pool)
+        .fetch_one(&f.db.pool)
         .await
         .unwrap();
-    sqlx::raw_sql(&revoke).execute(&db.pool).await.unwrap();
+    sqlx::raw_sql(&revoke).execute(&f.db.pool).await.unwrap();
     let terminated: Vec<bool> = sqlx::query_scalar(
         "select pg_terminate_backend(pid, 5000) from pg_stat_activity where usename = $1",
     )
     .bind(&login.name)
-    .fetch_all(&db.pool)
+    .fetch_all(&f.db.pool)
     .await
     .unwrap();
     assert_eq!(terminated, [true], "the handle held one session");
@@ -988,24 +925,21 @@ async fn a_revoked_login_is_an_authentication_error_after_one_attempt() {
     let started = Instant::now();
     let result = vault.retrieve(reference.vault_secret_id()).await;
     let elapsed = started.elapsed();
+    let what = "retrieve after the revocation";
     let refused_so_far = if through_the_pooler() {
         // The handle's connection to PgBouncer outlives the terminated server session: PgBouncer
         // keeps the call waiting while it retries the server login that now fails, so the
         // client learns nothing about the revocation on that connection, only that the vault
         // does not answer (unavailable, or its deadline).
-        let error = shown("retrieve after the revocation", result).expect_err("refused");
+        let error = f.leaks.shown(what, result).expect_err("refused");
         assert!(
             matches!(error, VaultError::Unavailable | VaultError::Timeout { .. }),
             "{error:?}"
         );
         0
     } else {
-        expect_error(
-            "retrieve after the revocation",
-            result,
-            VaultError::Authentication,
-            AUTHENTICATION,
-        );
+        let (expected, message) = (VaultError::Authentication, AUTHENTICATION);
+        f.leaks.expect_error(what, result, expected, message);
         assert_eq!(login.refused_logins(), 1, "exactly one login attempt");
         assert!(elapsed < CONNECT_TIMEOUT, "returned at once: {elapsed:?}");
         1
@@ -1013,23 +947,22 @@ async fn a_revoked_login_is_an_authentication_error_after_one_attempt() {
 
     // A new handle with the same login is refused at once, once (by PgBouncer itself when it
     // runs: it cannot look the role up any more).
-    let fresh = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db));
+    let fresh = f.service_vault(login.options());
     let started = Instant::now();
-    expect_error(
+    f.leaks.expect_error(
         "list with a revoked login",
-        fresh.list(integration_id(&t)).await,
+        fresh.list(f.integration()).await,
         VaultError::Authentication,
         AUTHENTICATION,
     );
     assert!(started.elapsed() < CONNECT_TIMEOUT);
     assert_eq!(login.refused_logins(), refused_so_far + 1);
-    sweep();
+    f.finish();
 }
 
 #[tokio::test]
 async fn an_unreachable_or_failing_server_is_unavailable() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
+    let f = Fixture::new().await;
 
     // Nothing listens on the port: the pool gives up after CONNECT_TIMEOUT, before the default
     // deadline, so the caller learns "unavailable", not "timeout".
@@ -1037,12 +970,12 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let login = Login::create(&db, SERVICE_LOGIN).await;
-    let nowhere = ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db).port(port));
+    let login = f.login(SERVICE_LOGIN).await;
+    let nowhere = f.service_vault(login.options().port(port));
     let started = Instant::now();
-    let result = nowhere.list(integration_id(&t)).await;
+    let result = nowhere.list(f.integration()).await;
     let elapsed = started.elapsed();
-    expect_error(
+    f.leaks.expect_error(
         "list on a closed port",
         result,
         VaultError::Unavailable,
@@ -1052,62 +985,67 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
         elapsed >= CONNECT_TIMEOUT && elapsed < Deadlines::default().list,
         "{elapsed:?}"
     );
+    // The deadline covers getting a connection: shorter than CONNECT_TIMEOUT, it ends the call.
+    let deadline = Duration::from_millis(300);
+    let hurried = nowhere.with_deadlines(Deadlines::all(deadline));
+    let started = Instant::now();
+    f.leaks.expect_error(
+        "list on a closed port within 300ms",
+        hurried.list(f.integration()).await,
+        VaultError::Timeout { after: deadline },
+        "no answer within 300ms",
+    );
+    assert!(
+        started.elapsed() < CONNECT_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
 
     // 57P01: the session is terminated while the call waits.
-    let (vault, login) = service_vault(&db).await;
-    assert_eq!(
-        shown("list", vault.list(integration_id(&t)).await).unwrap(),
-        []
-    );
-    let mut locker = db.pool.begin().await.unwrap();
-    sqlx::query("lock table credential_vault.credentials in access exclusive mode")
-        .execute(&mut *locker)
-        .await
-        .unwrap();
+    let (vault, login) = f.service_login().await;
+    let listed = f.leaks.shown("list", vault.list(f.integration()).await);
+    assert_eq!(listed.unwrap(), []);
+    let locker = lock_the_credentials(&f.db).await;
     let blocked = {
-        let (vault, integration, value) = (vault.clone(), integration_id(&t), secret("terminated"));
-        tokio::spawn(async move { vault.store(integration, &credentials(&value)).await })
+        let (vault, integration) = (vault.clone(), f.integration());
+        let value = credentials(&f.leaks.secret("terminated"));
+        tokio::spawn(async move { vault.store(integration, &value).await })
     };
-    let pid = backend_waiting_for_a_lock(&db, &login.name).await;
+    let pid = backend_waiting_for_a_lock(&f.db, &login.name).await;
     let started = Instant::now();
     let terminated: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
         .bind(pid)
-        .fetch_one(&db.pool)
+        .fetch_one(&f.db.pool)
         .await
         .unwrap();
     assert!(terminated);
     let result = blocked.await.unwrap();
     assert!(started.elapsed() < Deadlines::default().store);
-    expect_error(
+    f.leaks.expect_error(
         "store in a terminated session",
         result,
         VaultError::Unavailable,
         UNAVAILABLE,
     );
     locker.rollback().await.unwrap();
-    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
+    assert_eq!(f.state().await, (0, 0, 0, None));
 
     // 55000: the server is missing a prerequisite (here, the authorizer); not worth a retry.
     sqlx::query("delete from credential_vault.authorizer")
-        .execute(&db.pool)
+        .execute(&f.db.pool)
         .await
         .unwrap();
-    let user_vault = PgCredentialVault::for_user(db.pool.clone(), user(&t.admin));
-    let mut tx = db.begin_as(&t.admin).await;
-    expect_error(
+    let admin = UserVault::new(f.db.pool.clone(), user(&f.tenants.admin));
+    let value = credentials(&f.leaks.secret("no-authorizer"));
+    let mut tx = f.db.begin_as(&f.tenants.admin).await;
+    f.leaks.expect_error(
         "store without an authorizer",
-        user_vault
-            .store_with(
-                &mut *tx,
-                integration_id(&t),
-                &credentials(&secret("no-authorizer")),
-            )
-            .await,
+        admin.store_with(&mut *tx, f.integration(), &value).await,
         VaultError::Misconfigured,
         MISCONFIGURED,
     );
     tx.rollback().await.unwrap();
-    sweep();
+    f.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1116,232 +1054,122 @@ async fn an_unreachable_or_failing_server_is_unavailable() {
 
 #[tokio::test]
 async fn the_with_forms_run_inside_the_callers_transaction() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    // The `*_with` forms switch nothing: the caller's transaction says who calls.
-    let vault = PgCredentialVault::for_user(db.pool.clone(), user(&t.member));
-    record_debug("a handle", &vault);
+    let f = Fixture::new().await;
+    let t = &f.tenants;
+    // The `*_with` forms switch nothing: the caller's transaction says who calls (here the
+    // organization's admin), not the handle's user (a plain member, who may not store).
+    let vault = UserVault::new(f.db.pool.clone(), user(&t.member));
+    f.leaks.record_debug("a user handle", &vault);
+    let fresh = |label: &str| credentials(&f.leaks.secret(label));
 
-    // Store and rotate as the organization's admin, then roll back: nothing is left.
-    let mut tx = db.begin_as(&t.admin).await;
-    let stored = shown(
-        "store_with",
-        vault
-            .store_with(&mut *tx, integration_id(&t), &credentials(&secret("with")))
-            .await,
-    )
-    .expect("an admin may store");
-    assert_eq!(
-        shown(
-            "list_with",
-            vault.list_with(&mut *tx, integration_id(&t)).await
-        )
-        .unwrap(),
-        [stored]
-    );
-    let rotated = shown(
-        "rotate_with",
-        vault
-            .rotate_with(
-                &mut *tx,
-                stored.vault_secret_id(),
-                &credentials(&secret("with-rotated")),
-            )
-            .await,
-    )
-    .expect("an admin may rotate");
-    assert_eq!(
-        shown(
-            "list_with",
-            vault.list_with(&mut *tx, integration_id(&t)).await
-        )
-        .unwrap(),
-        [rotated]
-    );
-    // Retrieving is for the service role only, whatever the handle.
-    expect_error(
-        "retrieve_with as an admin",
-        ServiceRolePgCredentialVault::new(db.pool.clone())
-            .retrieve_with(&mut *tx, rotated.vault_secret_id())
-            .await,
-        VaultError::PermissionDenied,
-        PERMISSION_DENIED,
-    );
+    // Store and rotate, then roll back: nothing is left.
+    let mut tx = f.db.begin_as(&t.admin).await;
+    let stored = vault
+        .store_with(&mut *tx, f.integration(), &fresh("with"))
+        .await;
+    let stored = f
+        .leaks
+        .shown("store_with", stored)
+        .expect("an admin may store");
+    let listed = vault.list_with(&mut *tx, f.integration()).await;
+    assert_eq!(f.leaks.shown("list_with", listed).unwrap(), [stored]);
+    let rotated = vault
+        .rotate_with(&mut *tx, stored.vault_secret_id(), &fresh("with-rotated"))
+        .await;
+    let rotated = f
+        .leaks
+        .shown("rotate_with", rotated)
+        .expect("an admin may rotate");
+    let listed = vault.list_with(&mut *tx, f.integration()).await;
+    assert_eq!(f.leaks.shown("list_with", listed).unwrap(), [rotated]);
     tx.rollback().await.unwrap();
-    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 0, None));
-    assert_eq!(
-        shown("list", vault.list_with(&db.pool, integration_id(&t)).await).unwrap(),
-        []
-    );
+    assert_eq!(f.state().await, (0, 0, 0, None));
+    // Any executor will do, a pool too (here the superuser's).
+    let listed = vault.list_with(&f.db.pool, f.integration()).await;
+    assert_eq!(f.leaks.shown("list_with on a pool", listed).unwrap(), []);
 
     // Committed, it stays.
-    let value = secret("with-committed");
-    let mut tx = db.begin_as(&t.admin).await;
-    let committed = shown(
-        "store_with",
-        vault
-            .store_with(&mut *tx, integration_id(&t), &credentials(&value))
-            .await,
-    )
-    .unwrap();
+    let value = f.leaks.secret("with-committed");
+    let mut tx = f.db.begin_as(&t.admin).await;
+    let committed = vault
+        .store_with(&mut *tx, f.integration(), &credentials(&value))
+        .await;
+    let committed = f.leaks.shown("store_with", committed).unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(
-        state(&db, integration_id(&t)).await,
-        (1, 1, 1, Some(committed.vault_secret_id().as_uuid()))
-    );
-
-    // Other callers, each in a transaction of its own.
-    for (what, caller, expected, message) in [
-        ("a plain member", &t.member, VaultError::NotFound, NOT_FOUND),
-        (
-            "another organization's admin",
-            &t.other_admin,
-            VaultError::NotFound,
-            NOT_FOUND,
-        ),
-        (
-            "anon",
-            &Caller::Anon,
-            VaultError::PermissionDenied,
-            PERMISSION_DENIED,
-        ),
-    ] {
-        let mut tx = db.begin_as(caller).await;
-        expect_error(
-            what,
-            vault
-                .delete_with(&mut *tx, committed.vault_secret_id())
-                .await,
-            expected,
-            message,
-        );
-        tx.rollback().await.unwrap();
-    }
+    let id = committed.vault_secret_id();
+    assert_eq!(f.state().await, (1, 1, 1, Some(id.as_uuid())));
 
     // The service role reads it back inside its own transaction.
-    let service = ServiceRolePgCredentialVault::new(db.pool.clone());
-    let mut tx = db.begin_as(&Caller::ServiceRole).await;
-    let retrieved = shown(
-        "retrieve_with",
-        service
-            .retrieve_with(&mut *tx, committed.vault_secret_id())
-            .await,
-    )
-    .expect("the service role may retrieve");
-    assert_eq!(
-        retrieved.get("api_key").unwrap().expose_secret(),
-        value.as_str()
+    let service = ServiceVault::new(f.db.pool.clone());
+    let mut tx = f.db.begin_as(&Caller::ServiceRole).await;
+    let retrieved = service.retrieve_with(&mut *tx, id).await;
+    let retrieved = f
+        .leaks
+        .shown("retrieve_with", retrieved)
+        .expect("the service role may retrieve");
+    assert!(
+        retrieved.get("api_key").map(|v| v.expose_secret()) == Some(value.as_str()),
+        "the committed value came back"
     );
     tx.commit().await.unwrap();
 
     // And the admin deletes it.
-    let mut tx = db.begin_as(&t.admin).await;
-    shown(
-        "delete_with",
-        vault
-            .delete_with(&mut *tx, committed.vault_secret_id())
-            .await,
-    )
-    .expect("an admin may delete");
+    let mut tx = f.db.begin_as(&t.admin).await;
+    let deleted = vault.delete_with(&mut *tx, id).await;
+    f.leaks
+        .shown("delete_with", deleted)
+        .expect("an admin may delete");
     tx.commit().await.unwrap();
-    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 2, None));
+    assert_eq!(f.state().await, (0, 0, 2, None));
     assert_eq!(
-        read_audit_roles(committed.vault_secret_id().as_uuid()),
-        ["service_role"]
-    );
-    assert_eq!(
-        audit_actions(&db.pool).await,
+        audit_actions(&f.db.pool).await,
         ["store:authenticated", "delete:authenticated"]
     );
-    sweep();
+    f.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
 // The command-line tool
 // ---------------------------------------------------------------------------------------------
 
-struct CliRun {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `credential-vault` with `DATABASE_URL` set and `stdin` (if any) on its standard input.
-async fn cli(database_url: &str, args: &[&str], stdin: Option<&str>) -> CliRun {
-    let database_url = database_url.to_owned();
-    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
-    let stdin = stdin.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credential-vault"))
-            .args(&args)
-            .env("DATABASE_URL", database_url)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the CLI");
-        if let Some(text) = stdin {
-            let mut pipe = child.stdin.take().unwrap();
-            pipe.write_all(text.as_bytes()).unwrap();
-        }
-        let output = child.wait_with_output().expect("run the CLI");
-        CliRun {
-            code: output.status.code(),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn the_cli_round_trips_on_stdin_and_reports_a_conflict_safely() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let login = Login::create(&db, SERVICE_LOGIN).await;
-    let url = login.service_url(&db, &login.password);
-    let integration = t.integration.to_string();
-    let value = secret("cli");
+    let f = Fixture::new().await;
+    let login = f.login(SERVICE_LOGIN).await;
+    let url = login.url(&login.password);
+    let integration = f.tenants.integration.to_string();
+    let value = f.leaks.secret("cli");
     let input = serde_json::json!({"api_key": value, "client_id": "client-1"}).to_string();
 
-    let stored = cli(&url, &["store", &integration], Some(&input)).await;
-    record("cli store stdout", stored.stdout.clone());
-    record("cli store stderr", stored.stderr.clone());
+    let stored = f.cli(&["store", &integration], Some(&url), &input);
     assert_eq!((stored.code, stored.stderr.as_str()), (Some(0), ""));
     let reference: CredentialReference =
         serde_json::from_str(&stored.stdout).expect("a reference as JSON");
-    let linked = state(&db, integration_id(&t)).await.3;
-    assert_eq!(linked, Some(reference.vault_secret_id().as_uuid()));
+    assert_eq!(
+        f.state().await.3,
+        Some(reference.vault_secret_id().as_uuid())
+    );
 
     let id = reference.vault_secret_id().to_string();
-    let names = cli(&url, &["retrieve", &id], None).await;
-    record("cli retrieve stdout", names.stdout.clone());
+    let names = f.cli(&["retrieve", &id], Some(&url), "");
     assert_eq!((names.code, names.stderr.as_str()), (Some(0), ""));
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&names.stdout).unwrap(),
         serde_json::json!({"vault_secret_id": id, "names": ["api_key", "client_id"]})
     );
-    // Asked for explicitly, the values come back as they went in (not recorded: it is the
-    // one output meant to show them).
-    let shown_secrets = cli(&url, &["retrieve", &id, "--show-secrets"], None).await;
+    // Asked for explicitly, the values come back as they went in (compared, never printed).
+    let shown_secrets = f.cli(&["retrieve", &id, "--show-secrets"], Some(&url), "");
     assert_eq!(shown_secrets.code, Some(0));
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&shown_secrets.stdout).unwrap(),
-        serde_json::from_str::<serde_json::Value>(&input).unwrap()
+    let as_json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    assert!(
+        as_json(&shown_secrets.stdout) == as_json(&input),
+        "--show-secrets printed the credentials that were stored"
     );
 
     // The error: the application refuses a second store (23505), reported as one safe line and
     // exit code 10, an unexpected database error.
-    let other_value = secret("cli-second");
-    let second_input = serde_json::json!({"api_key": other_value}).to_string();
-    let second = cli(&url, &["store", &integration], Some(&second_input)).await;
-    record("cli second store stdout", second.stdout.clone());
-    record("cli second store stderr", second.stderr.clone());
+    let second_input = serde_json::json!({"api_key": f.leaks.secret("cli-second")}).to_string();
+    let second = f.cli(&["store", &integration], Some(&url), &second_input);
     assert_eq!(
         (second.code, second.stdout.as_str(), second.stderr.as_str()),
         (
@@ -1350,13 +1178,8 @@ async fn the_cli_round_trips_on_stdin_and_reports_a_conflict_safely() {
             &*format!("credential-vault: {UNIQUE_VIOLATION}\n")
         )
     );
-    assert_eq!(
-        state(&db, integration_id(&t)).await.0,
-        1,
-        "still one secret"
-    );
-    assert!(!second.stderr.contains(&login.password));
-    sweep();
+    assert_eq!(f.state().await.0, 1, "still one secret");
+    f.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1372,147 +1195,86 @@ fn route() -> &'static str {
     }
 }
 
-/// The audit log as `(action, actor_role, actor_uid)`, oldest first.
-async fn audit_rows(db: &TestDatabase) -> Vec<(String, String, Option<Uuid>)> {
-    sqlx::query_as(
-        "select action, actor_role::text, actor_uid from credential_vault.audit_log order by id",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .expect("read the audit log")
-}
-
 #[tokio::test]
-async fn a_user_handle_acts_for_the_signed_in_user_only() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    // A login that is a member of authenticated only, as an app server's would be.
-    let login = Login::create(&db, USER_LOGIN).await;
-    let pool = lazy_pool(login.plain_options(&db));
-    let admin = PgCredentialVault::for_user(pool.clone(), user(&t.admin));
-    record_debug("a user handle", &admin);
-
-    let stored = shown(
-        "store as the admin",
-        admin
-            .store(integration_id(&t), &credentials(&secret("user-store")))
-            .await,
-    )
-    .expect("the admin may store");
-    assert_eq!(
-        shown("list as the admin", admin.list(integration_id(&t)).await).unwrap(),
-        [stored]
-    );
-    let rotated = shown(
-        "rotate as the admin",
-        admin
-            .rotate(
-                stored.vault_secret_id(),
-                &credentials(&secret("user-rotate")),
-            )
-            .await,
-    )
-    .expect("the admin may rotate");
-
-    for (what, caller) in [
-        ("a plain member", &t.member),
-        ("another organization's admin", &t.other_admin),
-    ] {
-        let other = PgCredentialVault::for_user(pool.clone(), user(caller));
-        expect_error(
-            what,
-            other.list(integration_id(&t)).await,
-            VaultError::NotFound,
-            NOT_FOUND,
-        );
-        expect_error(
-            what,
-            other.delete(rotated.vault_secret_id()).await,
-            VaultError::NotFound,
-            NOT_FOUND,
-        );
-    }
-    // The same login cannot make itself the service role: it is not a member.
-    expect_error(
-        "retrieve by a login outside service_role",
-        ServiceRolePgCredentialVault::new(pool.clone())
-            .retrieve(rotated.vault_secret_id())
-            .await,
-        VaultError::PermissionDenied,
-        PERMISSION_DENIED,
-    );
-    shown(
-        "delete as the admin",
-        admin.delete(rotated.vault_secret_id()).await,
-    )
-    .expect("the admin may delete");
-
-    let admin_id = admin_uid(&t);
-    assert_eq!(
-        audit_rows(&db).await,
-        ["store", "rotate", "delete"].map(|action| (
-            action.to_owned(),
-            "authenticated".to_owned(),
-            Some(admin_id)
-        ))
-    );
-    assert_eq!(state(&db, integration_id(&t)).await, (0, 0, 3, None));
-    // Nothing of the switch outlives a call's transaction on the pooled connections.
-    let mut tx = pool.begin().await.unwrap();
-    let after: (String, Option<String>) = sqlx::query_as(
-        "select current_user::text, nullif(current_setting('request.jwt.claims', true), '')",
-    )
-    .persistent(false)
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(after, (login.name.clone(), None));
-    sweep();
-}
-
-fn admin_uid(t: &Tenants) -> Uuid {
-    match t.admin {
+async fn each_handle_reaches_the_server_as_its_role_and_leaves_nothing_behind() {
+    let f = Fixture::new().await;
+    let admin_id = match f.tenants.admin {
         Caller::Authenticated(sub) => sub,
         _ => unreachable!("the tenants' admin is a signed-in user"),
-    }
-}
+    };
+    // Logins that are members of their handle's role only, as a sync service's and an app
+    // server's would be, each on one client connection, so that the check below runs where the
+    // calls ran (behind the pooler, on one of the server connections the calls used).
+    let (service_login, user_login) = (f.login(SERVICE_LOGIN).await, f.login(USER_LOGIN).await);
+    let one_connection = |login: &Login| {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(supabase_options(login.options()))
+    };
+    let service = ServiceVault::new(one_connection(&service_login));
+    let admin = UserVault::new(one_connection(&user_login), user(&f.tenants.admin));
+    f.leaks.record_debug("a user handle", &admin);
 
-#[tokio::test]
-async fn no_named_statement_role_or_claim_outlives_a_call() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let login = Login::create(&db, SERVICE_LOGIN).await;
-    // One client connection, so that the check below runs where the calls ran (behind the
-    // pooler, on one of the server connections the calls used).
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_lazy_with(supabase_options(login.service_options(&db)));
-    let vault = ServiceRolePgCredentialVault::new(pool.clone());
-    for _ in 0..3 {
-        let stored = shown(
-            "store",
-            vault
-                .store(integration_id(&t), &credentials(&secret("unnamed")))
-                .await,
-        )
-        .expect("store");
-        shown("list", vault.list(integration_id(&t)).await).expect("list");
-        shown("retrieve", vault.retrieve(stored.vault_secret_id()).await).expect("retrieve");
-        shown("delete", vault.delete(stored.vault_secret_id()).await).expect("delete");
+    for round in ["first", "second"] {
+        let stored = admin
+            .store(f.integration(), &credentials(&f.leaks.secret(round)))
+            .await;
+        let stored = f.leaks.shown("store as the admin", stored).unwrap();
+        let listed = f
+            .leaks
+            .shown("list as the admin", admin.list(f.integration()).await);
+        assert_eq!(listed.unwrap(), [stored]);
+        let rotated = service
+            .rotate(
+                stored.vault_secret_id(),
+                &credentials(&f.leaks.secret(round)),
+            )
+            .await;
+        let rotated = f
+            .leaks
+            .shown("rotate as the service role", rotated)
+            .unwrap();
+        let retrieved = service.retrieve(rotated.vault_secret_id()).await;
+        f.leaks
+            .shown("retrieve as the service role", retrieved)
+            .unwrap();
+        let deleted = admin.delete(rotated.vault_secret_id()).await;
+        f.leaks.shown("delete as the admin", deleted).unwrap();
     }
-    let mut tx = pool.begin().await.unwrap();
-    let after: (String, Option<String>, i64) = sqlx::query_as(
-        "select current_user::text, nullif(current_setting('request.jwt.claims', true), ''),
-                (select count(*) from pg_prepared_statements)",
+
+    // Each write is audited under the role (and user) its handle asked for, none as a login.
+    let audited: Vec<(String, String, Option<Uuid>)> = sqlx::query_as(
+        "select action, actor_role::text, actor_uid from credential_vault.audit_log order by id",
     )
-    .persistent(false)
-    .fetch_one(&mut *tx)
+    .fetch_all(&f.db.pool)
     .await
     .unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(after, (login.name.clone(), None, 0));
-    sweep();
+    let row = |action: &str, role: &str, uid| (action.to_owned(), role.to_owned(), uid);
+    let round = [
+        row("store", "authenticated", Some(admin_id)),
+        row("rotate", "service_role", None),
+        row("delete", "authenticated", Some(admin_id)),
+    ];
+    assert_eq!(audited, [round.clone(), round].concat());
+
+    // No role, claim or named statement outlives a call on the pooled connections.
+    for (vault_pool, login) in [
+        (service.pool(), &service_login),
+        (admin.pool(), &user_login),
+    ] {
+        let mut tx = vault_pool.begin().await.unwrap();
+        let after: (String, Option<String>, i64) = sqlx::query_as(
+            "select current_user::text, nullif(current_setting('request.jwt.claims', true), ''),
+                    (select count(*) from pg_prepared_statements)",
+        )
+        .persistent(false)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(after, (login.name.clone(), None, 0), "{}", route());
+    }
+    f.finish();
 }
 
 /// Whether a call succeeded, for the tally.
@@ -1524,25 +1286,26 @@ fn outcome<T>(result: &Result<T, VaultError>) -> Result<(), VaultError> {
 async fn concurrent_calls_in_both_contexts_all_succeed_as_the_role_asked_for() {
     const SERVICE_WORKERS: usize = 12;
     const USER_ROUNDS: usize = 4;
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
+    let f = Fixture::new().await;
     let mut integrations = Vec::new();
     for _ in 0..SERVICE_WORKERS {
         integrations.push(IntegrationId::from(
-            credential_vault_tests::create_integration(&db.pool).await,
+            credential_vault_tests::create_integration(&f.db.pool).await,
         ));
     }
-    let service_login = Login::create(&db, SERVICE_LOGIN).await;
-    let user_login = Login::create(&db, USER_LOGIN).await;
+    let (service, _service_login) = f.service_login().await;
+    let user_login = f.login(USER_LOGIN).await;
     // Fewer client connections than workers, and behind PgBouncer fewer server connections
     // still (4 per database and user): calls queue and share connections.
-    let service = ServiceRolePgCredentialVault::connect_lazy(service_login.service_options(&db));
-    let admin =
-        PgCredentialVault::for_user(lazy_pool(user_login.plain_options(&db)), user(&t.admin));
+    let admin = UserVault::new(
+        credential_vault_client::lazy_pool(user_login.options()),
+        user(&f.tenants.admin),
+    );
 
     let mut workers = tokio::task::JoinSet::new();
     for integration in integrations {
-        let (vault, first, second) = (service.clone(), secret("conc-1"), secret("conc-2"));
+        let (vault, first) = (service.clone(), f.leaks.secret("conc-1"));
+        let second = f.leaks.secret("conc-2");
         workers.spawn(async move {
             let mut results: Vec<(&str, Result<(), VaultError>)> = Vec::new();
             let stored = vault.store(integration, &credentials(&first)).await;
@@ -1585,8 +1348,10 @@ async fn concurrent_calls_in_both_contexts_all_succeed_as_the_role_asked_for() {
         });
     }
     {
-        let (vault, integration) = (admin.clone(), integration_id(&t));
-        let values: Vec<String> = (0..2 * USER_ROUNDS).map(|_| secret("conc-user")).collect();
+        let (vault, integration) = (admin.clone(), f.integration());
+        let values: Vec<String> = (0..2 * USER_ROUNDS)
+            .map(|_| f.leaks.secret("conc-user"))
+            .collect();
         workers.spawn(async move {
             let mut results: Vec<(&str, Result<(), VaultError>)> = Vec::new();
             for pair in values.chunks(2) {
@@ -1613,7 +1378,7 @@ async fn concurrent_calls_in_both_contexts_all_succeed_as_the_role_asked_for() {
     while let Some(results) = workers.join_next().await {
         for (what, result) in results.expect("a worker panicked") {
             calls += 1;
-            if let Err(error) = shown(what, result) {
+            if let Err(error) = f.leaks.shown(what, result) {
                 errors.push(format!("{what}: {error}"));
             }
         }
@@ -1621,7 +1386,7 @@ async fn concurrent_calls_in_both_contexts_all_succeed_as_the_role_asked_for() {
     let roles: Vec<(String, i64)> = sqlx::query_as(
         "select actor_role::text, count(*) from credential_vault.audit_log group by 1 order by 1",
     )
-    .fetch_all(&db.pool)
+    .fetch_all(&f.db.pool)
     .await
     .unwrap();
     report_figure(&format!(
@@ -1640,32 +1405,27 @@ async fn concurrent_calls_in_both_contexts_all_succeed_as_the_role_asked_for() {
             ("service_role".to_owned(), (SERVICE_WORKERS * 3) as i64)
         ]
     );
-    let left = credential_vault_tests::RowCounts::of(&db.pool).await;
+    let left = credential_vault_tests::RowCounts::of(&f.db.pool).await;
     assert_eq!((left.vault_secrets, left.credentials), (0, 0));
-    sweep();
+    f.finish();
 }
 
 #[tokio::test]
 async fn requiring_tls_of_a_server_without_it_is_a_tls_error() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let login = Login::create(&db, SERVICE_LOGIN).await;
+    let f = Fixture::new().await;
+    let login = f.login(SERVICE_LOGIN).await;
     for mode in [PgSslMode::Require, PgSslMode::VerifyFull] {
-        let vault =
-            ServiceRolePgCredentialVault::connect_lazy(login.service_options(&db).ssl_mode(mode));
-        expect_error(
+        let vault = f.service_vault(login.options().ssl_mode(mode));
+        f.leaks.expect_error(
             "sslmode=require to a server without TLS",
-            vault.list(integration_id(&t)).await,
+            vault.list(f.integration()).await,
             VaultError::Tls(TlsFailure::NotOffered),
             "no secure connection: the server does not offer TLS",
         );
     }
-    let url = format!(
-        "{}?sslmode=require",
-        login.service_url(&db, &login.password)
-    );
-    let run = cli(&url, &["list", &t.integration.to_string()], None).await;
-    record("cli without TLS stderr", run.stderr.clone());
+    let url = format!("{}?sslmode=require", login.url(&login.password));
+    let integration = f.tenants.integration.to_string();
+    let run = f.cli(&["list", &integration], Some(&url), "");
     assert_eq!(
         (run.code, run.stdout.as_str(), run.stderr.as_str()),
         (
@@ -1674,7 +1434,7 @@ async fn requiring_tls_of_a_server_without_it_is_a_tls_error() {
             "credential-vault: no secure connection: the server does not offer TLS\n"
         )
     );
-    sweep();
+    f.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1686,18 +1446,8 @@ fn tls_env(name: &str) -> String {
 }
 
 /// The login over TCP to `host`, with `sslmode` and `sslrootcert`.
-fn tls_options(
-    login: &Login,
-    db: &TestDatabase,
-    host: &str,
-    mode: PgSslMode,
-    ca: &str,
-) -> PgConnectOptions {
-    login
-        .plain_options(db)
-        .host(host)
-        .ssl_mode(mode)
-        .ssl_root_cert(ca)
+fn tls_options(login: &Login, host: &str, mode: PgSslMode, ca: &str) -> PgConnectOptions {
+    login.options().host(host).ssl_mode(mode).ssl_root_cert(ca)
 }
 
 /// Whether every session of `user` is encrypted, and how many there are.
@@ -1726,31 +1476,17 @@ async fn assert_encrypted(db: &TestDatabase, user: &str, what: &str) {
 async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
     let (ca, wrong_ca) = (tls_env("CV_TLS_CA"), tls_env("CV_TLS_WRONG_CA"));
     let (host, other_host) = (tls_env("CV_TLS_HOST"), tls_env("CV_TLS_OTHER_HOST"));
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let login = Login::create(&db, SERVICE_LOGIN).await;
+    let f = Fixture::new().await;
+    let login = f.login(SERVICE_LOGIN).await;
 
-    let verified = ServiceRolePgCredentialVault::connect_lazy(tls_options(
-        &login,
-        &db,
-        &host,
-        PgSslMode::VerifyFull,
-        &ca,
-    ));
-    let stored = shown(
-        "store over verify-full",
-        verified
-            .store(integration_id(&t), &credentials(&secret("tls")))
-            .await,
-    )
-    .expect("verify-full with the right CA and host name");
-    shown(
-        "retrieve over verify-full",
-        verified.retrieve(stored.vault_secret_id()).await,
-    )
-    .expect("retrieve over verify-full");
-    assert_encrypted(&db, &login.name, "verify-full").await;
-    verified.vault().pool().close().await;
+    let verified = f.service_vault(tls_options(&login, &host, PgSslMode::VerifyFull, &ca));
+    let stored = f.store(&verified, "tls").await;
+    let retrieved = verified.retrieve(stored.vault_secret_id()).await;
+    f.leaks
+        .shown("retrieve over verify-full", retrieved)
+        .expect("retrieve over verify-full");
+    assert_encrypted(&f.db, &login.name, "verify-full").await;
+    verified.pool().close().await;
 
     let refused = [
         (
@@ -1790,24 +1526,18 @@ async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
         ),
     ];
     // A login of its own, so that no session of the one above can linger in the count.
-    let refused_login = Login::create(&db, SERVICE_LOGIN).await;
+    let refused_login = f.login(SERVICE_LOGIN).await;
     for (what, host, mode, ca, failure, message) in refused {
-        let vault = ServiceRolePgCredentialVault::connect_lazy(tls_options(
-            &refused_login,
-            &db,
-            host,
-            mode,
-            ca,
-        ));
-        expect_error(
+        let vault = f.service_vault(tls_options(&refused_login, host, mode, ca));
+        f.leaks.expect_error(
             what,
-            vault.list(integration_id(&t)).await,
+            vault.list(f.integration()).await,
             VaultError::Tls(failure),
             message,
         );
     }
     assert_eq!(
-        encrypted_sessions(&db, &refused_login.name).await,
+        encrypted_sessions(&f.db, &refused_login.name).await,
         (None, 0),
         "no session was made"
     );
@@ -1823,13 +1553,14 @@ async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
             &wrong_ca,
         ),
     ] {
-        let login = Login::create(&db, SERVICE_LOGIN).await;
-        let vault =
-            ServiceRolePgCredentialVault::connect_lazy(tls_options(&login, &db, host, mode, ca));
-        shown(what, vault.list(integration_id(&t)).await).expect(what);
-        assert_encrypted(&db, &login.name, what).await;
+        let login = f.login(SERVICE_LOGIN).await;
+        let vault = f.service_vault(tls_options(&login, host, mode, ca));
+        f.leaks
+            .shown(what, vault.list(f.integration()).await)
+            .expect(what);
+        assert_encrypted(&f.db, &login.name, what).await;
     }
-    sweep();
+    f.finish();
 }
 
 #[tokio::test]
@@ -1840,17 +1571,16 @@ async fn tls_the_cli_verifies_the_server_and_takes_the_url_from_a_file() {
         tls_env("CV_TLS_WRONG_CA"),
         tls_env("CV_TLS_HOST"),
     );
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let login = Login::create(&db, SERVICE_LOGIN).await;
-    let integration = t.integration.to_string();
+    let f = Fixture::new().await;
+    let login = f.login(SERVICE_LOGIN).await;
+    let integration = f.tenants.integration.to_string();
     let url = |root: &str| {
         format!(
             "postgres://{}:{}@{host}:{}/{}?sslmode=verify-full&sslrootcert={root}",
             login.name,
             login.password,
-            login.plain_options(&db).get_port(),
-            db.name
+            login.options.get_port(),
+            f.db.name
         )
     };
     // The URL on standard input, read as the URL file: it is on no command line and no disk.
@@ -1860,15 +1590,13 @@ async fn tls_the_cli_verifies_the_server_and_takes_the_url_from_a_file() {
         "list",
         integration.as_str(),
     ];
-    let listed = cli("", &file_args, Some(&url(&ca))).await;
-    record("cli verify-full stderr", listed.stderr.clone());
+    let listed = f.cli(&file_args, None, &url(&ca));
     assert_eq!(
         (listed.code, listed.stdout.as_str(), listed.stderr.as_str()),
         (Some(0), "[]\n", "")
     );
 
-    let refused = cli(&url(&wrong_ca), &["list", &integration], None).await;
-    record("cli wrong CA stderr", refused.stderr.clone());
+    let refused = f.cli(&["list", &integration], Some(&url(&wrong_ca)), "");
     assert_eq!(
         (
             refused.code,
@@ -1881,31 +1609,39 @@ async fn tls_the_cli_verifies_the_server_and_takes_the_url_from_a_file() {
             "credential-vault: no secure connection: the server's certificate is not signed by a trusted CA\n"
         )
     );
-    assert!(!refused.stderr.contains(&login.password));
-    sweep();
+    f.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
-// The sweep itself
+// The recorder itself
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn the_sweep_finds_a_planted_secret() {
-    let planted = canary("planted");
-    let secrets = [Secret {
-        text: planted.clone(),
-        sent_by_the_client: true,
-    }];
-    let outputs = [
-        Output {
-            what: "clean".into(),
-            text: "credentials not found or not accessible".into(),
-        },
-        Output {
-            what: "leaky".into(),
-            text: format!("Database {{ message: \"bad value {planted}\" }}"),
-        },
-    ];
-    assert_eq!(leaks(&outputs, &secrets), ["leaky"]);
-    assert!(leaks(&outputs[..1], &secrets).is_empty());
+fn the_recorder_fails_a_test_that_leaks_or_skips_the_check() {
+    let recorder = LeakRecorder::default();
+    let planted = recorder.secret("planted");
+    recorder.record("clean", NOT_FOUND.into());
+    recorder.record(
+        "leaky",
+        format!("Database {{ message: \"bad value {planted}\" }}"),
+    );
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recorder.finish()))
+        .expect_err("the leak fails the test");
+    let message = failure
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(
+        message.contains(r#"a secret was shown in: ["leaky"]"#),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&planted),
+        "the message names the output only"
+    );
+
+    let unfinished = std::panic::catch_unwind(|| drop(LeakRecorder::default()));
+    assert!(
+        unfinished.is_err(),
+        "a recorder dropped unfinished fails its test"
+    );
 }

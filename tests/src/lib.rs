@@ -461,3 +461,42 @@ pub fn report_figure(line: &str) {
         writeln!(file, "{line}").expect("append to $CV_FIGURES");
     }
 }
+
+/// What one run of the `credential-vault` CLI did. No `Debug`: its output can hold credentials.
+pub struct CliRun {
+    /// The exit code; `None` when a signal ended the process.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the CLI at `binary` (a client test's `env!("CARGO_BIN_EXE_credential-vault")`) with
+/// `args`, `DATABASE_URL` set to `database_url` or unset, and `stdin` on its standard input.
+pub fn run_cli(binary: &str, args: &[&str], database_url: Option<&str>, stdin: &str) -> CliRun {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    let mut child = command.spawn().expect("start the CLI");
+    // The CLI may exit before reading its input (on a usage error), so a failed write is fine.
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes());
+    let output = child.wait_with_output().expect("run the CLI");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("the CLI prints UTF-8");
+    CliRun {
+        code: output.status.code(),
+        stdout: text(output.stdout),
+        stderr: text(output.stderr),
+    }
+}
