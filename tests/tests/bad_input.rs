@@ -985,7 +985,9 @@ fn generated_text_gets_only_documented_answers_and_valid_maps_round_trip() {
         .run(&strategy, |input| {
             let result = runtime.block_on(async {
                 let mut tx = db.pool.begin().await.unwrap();
-                impersonate(&mut tx, &Caller::ServiceRole).await;
+                impersonate(&mut tx, &Caller::ServiceRole)
+                    .await
+                    .expect("switch to service_role");
                 sqlx::query(api::STORE)
                     .bind(&integration)
                     .bind(&input)

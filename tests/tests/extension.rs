@@ -532,7 +532,9 @@ async fn writes_in_a_read_only_transaction_are_refused_with_25006() {
             .execute(&mut *tx)
             .await
             .unwrap();
-        impersonate(&mut tx, &Caller::ServiceRole).await;
+        impersonate(&mut tx, &Caller::ServiceRole)
+            .await
+            .expect("switch to service_role");
         let result = args
             .iter()
             .fold(sqlx::query(sql), |query, arg| query.bind(*arg))
