@@ -32,6 +32,17 @@ fn assert_catalogue_error<T>(result: &Result<T, sqlx::Error>, expected: Error, l
     );
 }
 
+/// A test's database with the tenants, and credentials holding `secret` stored for their
+/// integration; returns the reference too.
+async fn with_stored_credentials(secret: &str) -> (TestDatabase, Tenants, String) {
+    let db = TestDatabase::new().await;
+    let tenants = Tenants::create(&db.pool).await;
+    let reference = db
+        .store(tenants.integration, &credentials_json(secret))
+        .await;
+    (db, tenants, reference)
+}
+
 #[tokio::test]
 async fn round_trip_as_service_role_keeps_the_app_and_the_audit_in_step() {
     let db = TestDatabase::new().await;
@@ -111,11 +122,7 @@ async fn round_trip_as_service_role_keeps_the_app_and_the_audit_in_step() {
 /// refused retrieve, each with the catalogue's role_not_allowed (which no grant produces).
 #[tokio::test]
 async fn the_extension_itself_refuses_anon_everything_and_authenticated_retrieve() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let reference = db
-        .store(t.integration, &credentials_json(&canary("role-check")))
-        .await;
+    let (db, t, reference) = with_stored_credentials(&canary("role-check")).await;
     sqlx::raw_sql("grant execute on all functions in schema public to anon, authenticated")
         .execute(&db.pool)
         .await
@@ -144,11 +151,7 @@ async fn the_extension_itself_refuses_anon_everything_and_authenticated_retrieve
 
 #[tokio::test]
 async fn a_secret_changed_around_the_extension_is_refused_without_echo() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let reference = db
-        .store(t.integration, &credentials_json(&canary("corrupt")))
-        .await;
+    let (db, _, reference) = with_stored_credentials(&canary("corrupt")).await;
     let garbage = canary("garbage");
     sqlx::query("select vault.update_secret($1::uuid, $2)")
         .bind(&reference)
@@ -163,10 +166,7 @@ async fn a_secret_changed_around_the_extension_is_refused_without_echo() {
 
 #[tokio::test]
 async fn errors_raised_inside_the_extension_carry_no_rust_internals() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    db.store(t.integration, &credentials_json(&canary("first")))
-        .await;
+    let (db, t, _) = with_stored_credentials(&canary("first")).await;
     // The application's trigger refuses a second reference; the error passes through the
     // extension's Rust code on its way out.
     let second = db
@@ -193,10 +193,8 @@ async fn errors_raised_inside_the_extension_carry_no_rust_internals() {
 
 #[tokio::test]
 async fn a_read_is_audited_in_the_server_log_through_a_rollback_and_stays_a_read() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
     let secret = canary("read-audit");
-    let reference = db.store(t.integration, &credentials_json(&secret)).await;
+    let (db, t, reference) = with_stored_credentials(&secret).await;
     let rows_before = RowCounts::of(&db.pool).await;
 
     let mut tx = db.begin_as(&Caller::ServiceRole).await;
@@ -240,11 +238,7 @@ async fn a_read_is_audited_in_the_server_log_through_a_rollback_and_stays_a_read
 
 #[tokio::test]
 async fn writes_in_a_read_only_transaction_are_refused_with_25006() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let reference = db
-        .store(t.integration, &credentials_json(&canary("read-only")))
-        .await;
+    let (db, t, reference) = with_stored_credentials(&canary("read-only")).await;
     let body = credentials_json(&canary("read-only-new"));
     let integration = t.integration.to_string();
     for (sql, args) in [
@@ -280,11 +274,7 @@ async fn health_report(db: &TestDatabase, repair: bool) -> Vec<String> {
 
 #[tokio::test]
 async fn a_vault_secret_deleted_around_the_extension_is_not_listed_and_is_repaired() {
-    let db = TestDatabase::new().await;
-    let t = Tenants::create(&db.pool).await;
-    let reference = db
-        .store(t.integration, &credentials_json(&canary("dangling")))
-        .await;
+    let (db, t, reference) = with_stored_credentials(&canary("dangling")).await;
     let integration = t.integration.to_string();
     // service_role holds DELETE on vault.secrets on the platform.
     let mut tx = db.begin_as(&Caller::ServiceRole).await;
@@ -303,13 +293,12 @@ async fn a_vault_secret_deleted_around_the_extension_is_not_listed_and_is_repair
         listed.is_empty(),
         "a reference whose secret is gone is not listed"
     );
-    let found = health_report(&db, false).await;
-    assert_eq!(
-        found,
+    let missing = |repaired: bool| {
         [format!(
-            "vault secret missing {integration} {reference} false"
+            "vault secret missing {integration} {reference} {repaired}"
         )]
-    );
+    };
+    assert_eq!(health_report(&db, false).await, missing(false));
     let links = "select problem || ' ' || integration_id from private.credential_link_report()";
     let app_found: Vec<String> = sqlx::query_scalar(links).fetch_all(&db.pool).await.unwrap();
     assert!(
@@ -317,13 +306,7 @@ async fn a_vault_secret_deleted_around_the_extension_is_not_listed_and_is_repair
         "the link still names a credentials row: {app_found:?}"
     );
 
-    let repaired = health_report(&db, true).await;
-    assert_eq!(
-        repaired,
-        [format!(
-            "vault secret missing {integration} {reference} true"
-        )]
-    );
+    assert_eq!(health_report(&db, true).await, missing(true));
     assert_eq!(
         integration_state(&db.pool, t.integration).await,
         (0, 0, 2, None),
