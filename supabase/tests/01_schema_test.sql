@@ -1,7 +1,8 @@
--- The schema the migrations leave behind: extensions, row level security on every table, the
--- privileges of each API role, the registered authorizer, and no app helper in the API's reach.
+-- The schema the migrations leave behind: extensions, row level security on every table, each
+-- API role's privileges on the tables, the registered authorizer, and no app helper in the API's
+-- reach. (Who may call which credential function is the role matrix: 03_credential_functions_test.sql.)
 begin;
-select plan(44);
+select plan(36);
 
 -- Extensions
 select has_extension('credential_vault', 'credential_vault is installed');
@@ -53,23 +54,8 @@ select column_privs_are('public', 'organizations', 'name', 'authenticated', arra
 select table_privs_are('public', 'organization_integrations', 'service_role',
   array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']);
 
--- EXECUTE on the credential functions: the role matrix
-select function_privs_are('public', 'vault_store_integration_credentials', array['text', 'text'], 'anon', '{}');
-select function_privs_are('public', 'vault_rotate_integration_credentials', array['text', 'text'], 'anon', '{}');
-select function_privs_are('public', 'vault_delete_integration_credentials', array['text'], 'anon', '{}');
-select function_privs_are('public', 'vault_list_integration_credentials', array['text'], 'anon', '{}');
-select function_privs_are('public', 'vault_retrieve_integration_credentials', array['text'], 'anon', '{}');
-select function_privs_are('public', 'vault_retrieve_integration_credentials', array['text'], 'authenticated', '{}');
-select function_privs_are('public', 'vault_retrieve_integration_credentials', array['text'], 'service_role', array['EXECUTE']);
-select is_empty($$
-  select p.proname, r.rolname
-  from pg_catalog.pg_proc p
-  cross join pg_catalog.pg_roles r
-  where p.pronamespace = 'public'::regnamespace and p.proname like 'vault\_%\_integration\_credentials'
-    and r.rolname in ('authenticated', 'service_role')
-    and p.proname <> 'vault_retrieve_integration_credentials'
-    and not pg_catalog.has_function_privilege(r.oid, p.oid, 'execute')
-$$, 'authenticated and service_role may execute store, rotate, delete and list');
+-- EXECUTE on the credential functions: for no role by default. Which API role may call which
+-- function is the role matrix, which 03_credential_functions_test.sql owns, call by call.
 select is_empty($$
   select p.oid::regprocedure
   from pg_catalog.pg_proc p, pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) as a

@@ -1,10 +1,13 @@
--- Every credential function for every caller, impersonated as the API gateway does it, with the
--- exact allow or deny; credential_vault_id kept in step by store, rotate and delete in the same
--- transaction; deleting an integration or an organization deletes its credentials; no orphans.
--- Every credential is a unique canary, and no error a caller sees (message, detail, hint) may
--- contain one.
+-- The role matrix with the app's grants and authorizer (README's "Role matrix"), owned here:
+-- every credential function for every caller, impersonated as the API gateway does it, with the
+-- exact allow or deny; a refused tenant's error the same as for an id of nothing; the audit's
+-- record of who wrote. Also credential_vault_id kept in step by store, rotate and delete in the
+-- same transaction; deleting an integration or an organization deletes its credentials; no
+-- orphans. Every credential is a unique canary, and no error a caller sees (message, detail,
+-- hint) may contain one. (The extension's own role check, apart from any grant, is in
+-- tests/tests/extension.rs; the schema's grants as catalog entries in 01_schema_test.sql.)
 begin;
-select plan(70);
+select plan(84);
 
 \set anon          '{"role":"anon"}'
 \set member_a      '{"sub":"00000000-0000-4000-8000-0000000000a2","role":"authenticated"}'
@@ -50,6 +53,44 @@ language sql as $$
   select credential_vault_id from public.organization_integrations where id = integration
 $$;
 
+-- What a caller the authorizer refuses gets from each management call on an integration and
+-- its secret: PT404 with the message for a missing one, the very error an id of nothing gets (so
+-- existence does not leak), and never the credentials it sent.
+create function pg_temp.refused_as_not_found(who text, integration uuid, reference uuid)
+returns setof text
+language plpgsql as $$
+declare
+  credentials constant text := '{"api_key": "canary-refused-3e7"}';
+  store constant text := 'select public.vault_store_integration_credentials(%L, %L)';
+  rotate constant text := 'select public.vault_rotate_integration_credentials(%L, %L)';
+  delete constant text := 'select public.vault_delete_integration_credentials(%L)';
+  list constant text := 'select public.vault_list_integration_credentials(%L)';
+begin
+  return next throws_ok(format(store, integration, credentials), 'PT404', 'integration not found',
+                        who || ': store denied as not found');
+  return next throws_ok(format(rotate, reference, credentials), 'PT404', 'integration credentials not found',
+                        who || ': rotate denied as not found');
+  return next throws_ok(format(delete, reference), 'PT404', 'integration credentials not found',
+                        who || ': delete denied as not found');
+  return next throws_ok(format(list, integration), 'PT404', 'integration not found',
+                        who || ': list denied as not found');
+  return next is(pg_temp.error_seen(format(store, integration, credentials)),
+                 pg_temp.error_seen(format(store, gen_random_uuid(), credentials)),
+                 who || ': store looks exactly like a missing integration');
+  return next is(pg_temp.error_seen(format(rotate, reference, credentials)),
+                 pg_temp.error_seen(format(rotate, gen_random_uuid(), credentials)),
+                 who || ': rotate looks exactly like a missing secret');
+  return next is(pg_temp.error_seen(format(delete, reference)), pg_temp.error_seen(format(delete, gen_random_uuid())),
+                 who || ': delete looks exactly like a missing secret');
+  return next is(pg_temp.error_seen(format(list, integration)), pg_temp.error_seen(format(list, gen_random_uuid())),
+                 who || ': list looks exactly like a missing integration');
+  return next unalike(pg_temp.error_seen(format(store, integration, credentials)), '%canary%',
+                      who || ': the store refusal does not echo the credentials');
+  return next unalike(pg_temp.error_seen(format(rotate, reference, credentials)), '%canary%',
+                      who || ': the rotate refusal does not echo the credentials');
+end
+$$;
+
 ------------------------------------------------------------------------------------------------
 -- service_role stores the first credentials of both integrations
 set local role service_role;
@@ -85,20 +126,9 @@ reset role;
 -- member of A: the authorizer says no (PT404, as if absent); never retrieve
 set local role authenticated;
 select set_config('request.jwt.claims', :'member_a', true);
-select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-member-9b1"}'),
-                 'PT404', 'integration not found', 'member A: store on A denied as not found');
-select throws_ok(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_a', '{"api_key": "canary-member-9b2"}'),
-                 'PT404', 'integration credentials not found', 'member A: rotate on A denied as not found');
-select throws_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_a'),
-                 'PT404', 'integration credentials not found', 'member A: delete on A denied as not found');
-select throws_ok(format('select public.vault_list_integration_credentials(%L)', :'integration_a'),
-                 'PT404', 'integration not found', 'member A: list on A denied as not found');
+select * from pg_temp.refused_as_not_found('member A on A', :'integration_a', :'ref_a');
 select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'ref_a'),
                  '42501', 'permission denied for function vault_retrieve_integration_credentials', 'member A: retrieve denied');
-select unalike(pg_temp.error_seen(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-member-9b1"}')),
-               '%canary%', 'member A: the store refusal does not echo the credentials');
-select unalike(pg_temp.error_seen(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_a', '{"api_key": "canary-member-9b2"}')),
-               '%canary%', 'member A: the rotate refusal does not echo the credentials');
 select is(private.can_manage_integration(:'integration_a'), false, 'member A: the authorizer says no');
 reset role;
 
@@ -106,25 +136,11 @@ reset role;
 -- admin of B, against A's integration and secret: PT404 like a missing one; never retrieve
 set local role authenticated;
 select set_config('request.jwt.claims', :'admin_b', true);
-select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-other-4c1"}'),
-                 'PT404', 'integration not found', 'admin B: store on A denied as not found');
-select throws_ok(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_a', '{"api_key": "canary-other-4c2"}'),
-                 'PT404', 'integration credentials not found', 'admin B: rotate on A denied as not found');
-select throws_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_a'),
-                 'PT404', 'integration credentials not found', 'admin B: delete on A denied as not found');
-select throws_ok(format('select public.vault_list_integration_credentials(%L)', :'integration_a'),
-                 'PT404', 'integration not found', 'admin B: list on A denied as not found');
+select * from pg_temp.refused_as_not_found('admin B on A', :'integration_a', :'ref_a');
 select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'ref_a'),
                  '42501', 'permission denied for function vault_retrieve_integration_credentials', 'admin B: retrieve on A denied');
 select throws_ok(format('select public.vault_retrieve_integration_credentials(%L)', :'ref_b'),
                  '42501', 'permission denied for function vault_retrieve_integration_credentials', 'admin B: retrieve on its own B denied too');
-select is(pg_temp.error_seen(format('select public.vault_delete_integration_credentials(%L)', :'ref_a')),
-          pg_temp.error_seen(format('select public.vault_delete_integration_credentials(%L)', gen_random_uuid())),
-          'admin B: A''s secret looks exactly like a missing one');
-select unalike(pg_temp.error_seen(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-other-4c1"}')),
-               '%canary%', 'admin B: the store refusal does not echo the credentials');
-select unalike(pg_temp.error_seen(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_a', '{"api_key": "canary-other-4c2"}')),
-               '%canary%', 'admin B: the rotate refusal does not echo the credentials');
 select results_eq(format('select vault_secret_id from public.vault_list_integration_credentials(%L)', :'integration_b'),
                   format('values (%L::uuid)', :'ref_b'), 'admin B: lists its own integration B');
 select is(private.can_manage_integration(:'integration_a'), false, 'admin B: the authorizer says no for A');
@@ -147,17 +163,13 @@ select throws_ok(format('select public.vault_store_integration_credentials(%L, %
                  '23505', 'integration already has credentials; rotate or delete them', 'admin A: a second store is refused (HTTP 409)');
 select unalike(pg_temp.error_seen(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_a', '{"api_key": "canary-second-2d4"}')),
                '%canary%', 'admin A: the refused second store does not echo the credentials');
-select throws_ok(format('select public.vault_store_integration_credentials(%L, %L)', :'integration_b', '{"api_key": "canary-cross-8e1"}'),
-                 'PT404', 'integration not found', 'admin A: store on B denied as not found');
-select throws_ok(format('select public.vault_rotate_integration_credentials(%L, %L)', :'ref_b', '{"api_key": "canary-cross-8e2"}'),
-                 'PT404', 'integration credentials not found', 'admin A: rotate on B denied as not found');
-select throws_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_b'),
-                 'PT404', 'integration credentials not found', 'admin A: delete on B denied as not found');
-select throws_ok(format('select public.vault_list_integration_credentials(%L)', :'integration_b'),
-                 'PT404', 'integration not found', 'admin A: list on B denied as not found');
+select * from pg_temp.refused_as_not_found('admin A on B', :'integration_b', :'ref_b');
 select vault_secret_id as ref_a2 from public.vault_rotate_integration_credentials(:'ref_a', '{"api_key": "canary-a-2b6f10"}') \gset
 reset role;
 select isnt(:'ref_a2'::uuid, :'ref_a'::uuid, 'admin A: rotate returns a new reference');
+select is((select actor_role || ' ' || actor_uid from credential_vault.audit_log where vault_secret_id = :'ref_a2'),
+          'authenticated 00000000-0000-4000-8000-0000000000a1',
+          'admin A: the audit records the rotation under authenticated and auth.uid()');
 select is(pg_temp.linked(:'integration_a'), :'ref_a2'::uuid, 'rotate moves credential_vault_id to the new secret in the same transaction');
 select is_empty(format('select 1 from vault.secrets where id = %L', :'ref_a'), 'rotate deleted the old secret');
 select results_eq($$select count(*) from vault.secrets$$, array[2::bigint], 'the refused second store left no secret behind');

@@ -22,7 +22,7 @@ pub fn superuser() -> String {
 }
 
 /// Superuser options over the cluster's Unix socket, for database `database`.
-pub fn superuser_options(database: &str) -> PgConnectOptions {
+fn superuser_options(database: &str) -> PgConnectOptions {
     PgConnectOptions::new()
         .socket(env("PGHOST"))
         .port(env("PGPORT").parse().expect("PGPORT is a port number"))
@@ -58,7 +58,7 @@ pub fn tcp_options(database: &str, user: &str, password: &str) -> PgConnectOptio
 
 /// Where applications connect: PgBouncer's port under `tests/harness/with-pgbouncer`, else the
 /// server's.
-pub fn client_port() -> u16 {
+fn client_port() -> u16 {
     std::env::var("CV_PGBOUNCER_PORT")
         .unwrap_or_else(|_| env("PGPORT"))
         .parse()
@@ -70,11 +70,6 @@ pub fn through_the_pooler() -> bool {
     std::env::var_os("CV_PGBOUNCER_PORT").is_some()
 }
 
-/// The password of the `authenticator` login role (the API gateway's connection role).
-pub fn authenticator_password() -> String {
-    env("CV_AUTHENTICATOR_PASSWORD")
-}
-
 /// Everything the server has logged so far.
 pub fn server_log() -> String {
     std::fs::read_to_string(env("CV_SERVER_LOG")).expect("the server log is readable")
@@ -82,14 +77,14 @@ pub fn server_log() -> String {
 
 /// One plaintext read as the server log records it (the extension audits reads there, not in
 /// `credential_vault.audit_log`), in the fixed format README.md documents.
-pub struct ReadRecord {
-    pub role: String,
-    pub integration: String,
-    pub reference: String,
+struct ReadRecord {
+    role: String,
+    integration: String,
+    reference: String,
 }
 
 /// Every read record in the text of a server log (the primary's or a standby's), oldest first.
-pub fn read_records(log: &str) -> Vec<ReadRecord> {
+fn read_records(log: &str) -> Vec<ReadRecord> {
     log.lines()
         .filter_map(|line| {
             let fields = line
@@ -130,11 +125,6 @@ pub fn reads_audited(integration: Uuid) -> usize {
         .iter()
         .filter(|record| record.integration == integration.to_string())
         .count()
-}
-
-/// `real` when the cluster runs Supabase's own Vault, `standin` for the test stand-in.
-pub fn vault_kind() -> String {
-    env("CV_VAULT_KIND")
 }
 
 /// A unique string to use as a secret and then search for in every output.
@@ -196,8 +186,34 @@ impl TestDatabase {
     /// Opens a transaction that runs as `caller`, exactly as the API gateway does it.
     pub async fn begin_as(&self, caller: &Caller) -> Transaction<'static, Postgres> {
         let mut tx = self.pool.begin().await.expect("begin");
-        impersonate(&mut tx, caller).await;
+        impersonate(&mut tx, caller)
+            .await
+            .expect("switch to the caller");
         tx
+    }
+
+    /// [`call_as`] on a connection of the pool.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        sql: &str,
+        args: &[&str],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut connection = self.pool.acquire().await.expect("acquire a connection");
+        call_as(&mut connection, caller, sql, args).await
+    }
+
+    /// Stores `credentials_json` for `integration` as `service_role`, for a test's fixture;
+    /// returns the reference.
+    pub async fn store(&self, integration: Uuid, credentials_json: &str) -> String {
+        self.call(
+            &Caller::ServiceRole,
+            api::STORE,
+            &[&integration.to_string(), credentials_json],
+        )
+        .await
+        .expect("store the fixture's credentials")
+        .remove(0)
     }
 }
 
@@ -227,19 +243,20 @@ impl Caller {
     }
 }
 
-/// `set local role` plus `request.jwt.claims`, inside the caller's transaction.
-pub async fn impersonate(connection: &mut PgConnection, caller: &Caller) {
-    // set_config('role', ..., true) is SET LOCAL ROLE with the role as a bind parameter.
-    sqlx::query("select set_config('role', $1, true)")
+/// Makes the open transaction run as `caller`, the one way the tests impersonate: `set local
+/// role` plus `request.jwt.claims`, as the API gateway does per request. One statement, role and
+/// claims as bind parameters (`set_config(..., true)` is SET LOCAL); its failure is returned, so
+/// that the fault tests can use it on a connection whose server goes away.
+pub async fn impersonate(
+    transaction: &mut PgConnection,
+    caller: &Caller,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)")
         .bind(caller.role())
-        .execute(&mut *connection)
-        .await
-        .expect("set local role");
-    sqlx::query("select set_config('request.jwt.claims', $1, true)")
         .bind(caller.claims().to_string())
-        .execute(connection)
+        .execute(transaction)
         .await
-        .expect("set the JWT claims");
+        .map(drop)
 }
 
 /// The SQLSTATE of a failed call, or "ok" when it succeeded.
@@ -253,19 +270,20 @@ pub fn sqlstate<T>(result: &Result<T, sqlx::Error>) -> String {
     }
 }
 
-/// An organization with an admin, a plain member and one integration, plus a second
-/// organization with its own admin, created as the superuser.
+/// The tenant fixture every test builds on: an organization with an admin, a plain member and
+/// one integration, plus a second organization with its own admin, created as the superuser.
 pub struct Tenants {
     pub integration: Uuid,
     pub admin: Caller,
     pub member: Caller,
     pub other_admin: Caller,
+    organization: Uuid,
 }
 
 impl Tenants {
     pub async fn create(pool: &PgPool) -> Tenants {
         let (admin, member, other_admin) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let integration: Uuid = sqlx::query_scalar(
+        let (integration, organization): (Uuid, Uuid) = sqlx::query_as(
             "with org as (insert into public.organizations (name) values ('Acme') returning id),
                   other as (insert into public.organizations (name) values ('Globex') returning id),
                   members as (
@@ -274,7 +292,7 @@ impl Tenants {
                     union all select org.id, $2, 'member' from org
                     union all select other.id, $3, 'admin' from other)
              insert into public.organization_integrations (organization_id, provider, display_name)
-             select id, 'crm', 'Acme CRM' from org returning id",
+             select id, 'crm', 'Acme CRM' from org returning id, organization_id",
         )
         .bind(admin)
         .bind(member)
@@ -287,11 +305,24 @@ impl Tenants {
             admin: Caller::Authenticated(admin),
             member: Caller::Authenticated(member),
             other_admin: Caller::Authenticated(other_admin),
+            organization,
         }
     }
-}
 
-// Shared by the bad-input, concurrency and fault tests.
+    /// `count` more integrations of the admin's organization, for tests that store more than
+    /// once (an integration holds one reference at a time).
+    pub async fn add_integrations(&self, pool: &PgPool, count: i64) -> Vec<Uuid> {
+        sqlx::query_scalar(
+            "insert into public.organization_integrations (organization_id, provider, display_name)
+             select $1, 'crm', 'Acme CRM ' || n from generate_series(1, $2) n returning id",
+        )
+        .bind(self.organization)
+        .bind(count)
+        .fetch_all(pool)
+        .await
+        .expect("add integrations")
+    }
+}
 
 /// The SQL API's calls as an application makes them, every argument a bind parameter; each
 /// returns text (a reference, or the credentials as JSON text).
@@ -311,7 +342,8 @@ pub fn credentials_json(secret: &str) -> String {
     serde_json::json!({"api_key": secret, "client_id": "client-1"}).to_string()
 }
 
-/// A new organization with one integration, created as the superuser; returns the integration.
+/// A new organization with one integration and no members, created as the superuser; returns
+/// the integration. For the client's suite; the tests here build on [`Tenants`].
 pub async fn create_integration<'c>(executor: impl sqlx::PgExecutor<'c>) -> Uuid {
     sqlx::query_scalar(
         "with org as (insert into public.organizations (name) values ('Test org') returning id)
@@ -332,12 +364,7 @@ pub async fn run_as(
     query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
 ) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
     let mut tx = connection.begin().await?;
-    // What `impersonate` does, in one statement that reports its failure.
-    sqlx::query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)")
-        .bind(caller.role())
-        .bind(caller.claims().to_string())
-        .execute(&mut *tx)
-        .await?;
+    impersonate(&mut tx, caller).await?;
     let result = query.fetch_all(&mut *tx).await;
     if result.is_ok() {
         tx.commit().await?;
@@ -399,6 +426,20 @@ pub async fn integration_state(pool: &PgPool, integration: Uuid) -> (i64, i64, i
     .fetch_one(pool)
     .await
     .expect("read the state")
+}
+
+/// The reference `integration` links to (`credential_vault_id`), as the superuser sees it.
+pub async fn credential_link<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    integration: Uuid,
+) -> Option<Uuid> {
+    sqlx::query_scalar(
+        "select credential_vault_id from public.organization_integrations where id = $1",
+    )
+    .bind(integration)
+    .fetch_one(executor)
+    .await
+    .expect("read the integration's link")
 }
 
 /// The audit log as `action:actor_role`, oldest first.

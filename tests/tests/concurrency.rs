@@ -4,14 +4,15 @@
 //! winner; every read returns the value written under the reference it asked for, or PT404 for
 //! a reference already rotated away; no Vault secret or credentials row is orphaned; the audit
 //! log has one row per successful operation.
+//! This suite owns concurrent rotation and concurrent stores for one integration.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use credential_vault_tests::{
-    Caller, RowCounts, TestDatabase, api, call_as, canary, create_integration, credentials_json,
-    impersonate, orphans, reads_audited, report_figure, sqlstate,
+    Caller, RowCounts, Tenants, TestDatabase, api, call_as, canary, credential_link,
+    credentials_json, impersonate, orphans, reads_audited, report_figure, sqlstate,
 };
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
@@ -44,14 +45,8 @@ async fn reader(
 ) -> Vec<Read> {
     let mut reads = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let reference: Option<String> = sqlx::query_scalar(
-            "select credential_vault_id::text from public.organization_integrations where id = $1",
-        )
-        .bind(integration)
-        .fetch_one(&mut connection)
-        .await
-        .expect("read the integration's reference");
-        let Some(reference) = reference else {
+        let reference = credential_link(&mut connection, integration).await;
+        let Some(reference) = reference.map(|id| id.to_string()) else {
             reads.push(Read::Failed {
                 reference: None,
                 sqlstate: "no reference".into(),
@@ -99,7 +94,9 @@ async fn contend(
 ) -> (PgConnection, Result<(String, String), String>) {
     let json = credentials_json(&canary("rotation"));
     let mut tx = connection.begin().await.expect("begin");
-    impersonate(&mut tx, &Caller::ServiceRole).await;
+    impersonate(&mut tx, &Caller::ServiceRole)
+        .await
+        .expect("switch to service_role");
     barrier.wait().await;
     let result = sqlx::query_scalar::<_, String>(api::ROTATE)
         .bind(&current)
@@ -123,21 +120,12 @@ async fn contend(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_writers_rotate_one_credential_while_four_readers_retrieve_it() {
     let db = TestDatabase::new().await;
-    let integration = create_integration(&db.pool).await;
+    let integration = Tenants::create(&db.pool).await.integration;
     let options = db.options();
     let connect = || PgConnection::connect_with(&options);
 
     let first_json = credentials_json(&canary("first"));
-    let mut setup = connect().await.expect("connect");
-    let first = call_as(
-        &mut setup,
-        &Caller::ServiceRole,
-        api::STORE,
-        &[&integration.to_string(), &first_json],
-    )
-    .await
-    .expect("store the first credentials")
-    .remove(0);
+    let first = db.store(integration, &first_json).await;
     // Every value committed, by its reference.
     let mut written = HashMap::from([(first.clone(), first_json)]);
 
@@ -268,10 +256,10 @@ async fn sixteen_writers_rotate_one_credential_while_four_readers_retrieve_it() 
 #[tokio::test]
 async fn of_two_concurrent_stores_for_one_integration_the_second_is_refused_whole() {
     let db = TestDatabase::new().await;
-    let integration = create_integration(&db.pool).await.to_string();
+    let integration = Tenants::create(&db.pool).await.integration;
     let store = |secret: &str| {
         sqlx::query_scalar::<_, String>(api::STORE)
-            .bind(integration.clone())
+            .bind(integration.to_string())
             .bind(credentials_json(&canary(secret)))
     };
     let mut first = db.begin_as(&Caller::ServiceRole).await;
@@ -296,13 +284,11 @@ async fn of_two_concurrent_stores_for_one_integration_the_second_is_refused_whol
     assert_eq!(outcome, "23505", "the second store is refused");
     rolled_back.unwrap();
 
-    let linked: Option<Uuid> = sqlx::query_scalar(
-        "select credential_vault_id from public.organization_integrations where id = $1::uuid",
-    )
-    .bind(&integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(linked.map(|id| id.to_string()), Some(stored));
+    assert_eq!(
+        credential_link(&db.pool, integration)
+            .await
+            .map(|id| id.to_string()),
+        Some(stored)
+    );
     assert_eq!(orphans(&db.pool).await, 0, "the refused store left nothing");
 }

@@ -3,6 +3,7 @@
 //! reference a client saw committed is retrievable with its value, and nothing half-written
 //! remains: Vault secrets, credentials rows, the integrations' links and the audit log match
 //! one to one.
+//! This suite owns what terminations and crashes leave behind.
 //!
 //! The crash test restarts the cluster, which every test sharing it would notice, so it is
 //! ignored by default; run it alone, in a cluster of its own:
@@ -14,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use credential_vault_tests::{
-    Caller, RowCounts, TestDatabase, api, call_as, canary, create_integration, credentials_json,
-    orphans, report_figure, server_log, sqlstate,
+    Caller, RowCounts, Tenants, TestDatabase, api, call_as, canary, credential_link,
+    credentials_json, orphans, report_figure, server_log, sqlstate,
 };
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -111,18 +112,10 @@ fn json(text: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intact() {
     let db = TestDatabase::new().await;
-    let integration = create_integration(&db.pool).await;
+    let integration = Tenants::create(&db.pool).await.integration;
     let original = credentials_json(&canary("original"));
+    let reference = db.store(integration, &original).await;
     let mut client = db.pool.acquire().await.unwrap();
-    let reference = call_as(
-        &mut client,
-        &Caller::ServiceRole,
-        api::STORE,
-        &[&integration.to_string(), &original],
-    )
-    .await
-    .expect("store")
-    .remove(0);
     sqlx::raw_sql(PAUSE_TRIGGER)
         .execute(&db.pool)
         .await
@@ -185,15 +178,10 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
             "round {round} ({point:?}): rows changed"
         );
         assert_eq!(orphans(&db.pool).await, 0, "round {round}");
-        let linked: Option<Uuid> = sqlx::query_scalar(
-            "select credential_vault_id from public.organization_integrations where id = $1",
-        )
-        .bind(integration)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
         assert_eq!(
-            linked.map(|id| id.to_string()),
+            credential_link(&db.pool, integration)
+                .await
+                .map(|id| id.to_string()),
             Some(reference.clone()),
             "round {round}: link"
         );
@@ -228,19 +216,6 @@ fn pg_ctl(args: &[&str]) {
         .status()
         .expect("run pg_ctl");
     assert!(status.success(), "pg_ctl {args:?} failed");
-}
-
-/// `count` integrations of a new organization.
-async fn create_integrations(pool: &PgPool, count: i64) -> Vec<Uuid> {
-    sqlx::query_scalar(
-        "with org as (insert into public.organizations (name) values ('Crash test') returning id)
-         insert into public.organization_integrations (organization_id, provider, display_name)
-         select org.id, 'crm', 'CRM ' || n from org, generate_series(1, $1) n returning id",
-    )
-    .bind(count)
-    .fetch_all(pool)
-    .await
-    .expect("create integrations")
 }
 
 /// A store the client sent.
@@ -287,9 +262,10 @@ async fn store_until_failure(
 #[ignore = "restarts the cluster: run alone"]
 async fn stores_acknowledged_before_an_immediate_stop_survive_it_whole() {
     let db = TestDatabase::new().await;
+    let tenants = Tenants::create(&db.pool).await;
     let mut sent: Vec<Store> = Vec::new();
     for crash in 0..CRASHES {
-        let free = Arc::new(Mutex::new(create_integrations(&db.pool, 400).await));
+        let free = Arc::new(Mutex::new(tenants.add_integrations(&db.pool, 400).await));
         let (acknowledged, mut progress) = watch::channel(0);
         let mut storers = Vec::new();
         for _ in 0..STORERS {
@@ -352,13 +328,9 @@ async fn check_after_restart(db: &TestDatabase, sent: &[Store]) {
         .await
         .expect("reconnect after the restart");
     for store in sent {
-        let linked: Option<String> = sqlx::query_scalar(
-            "select credential_vault_id::text from public.organization_integrations where id = $1",
-        )
-        .bind(store.integration)
-        .fetch_one(&mut connection)
-        .await
-        .unwrap();
+        let linked = credential_link(&mut connection, store.integration)
+            .await
+            .map(|id| id.to_string());
         if let Some(reference) = &store.reference {
             assert_eq!(
                 linked.as_ref(),

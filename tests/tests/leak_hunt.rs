@@ -1,14 +1,16 @@
-//! The leak hunt: the whole store / retrieve / rotate / delete workload, error paths included,
-//! on a cluster that logs every statement, explains nested statements and keeps
-//! pg_stat_statements, then a search for every canary in the server log, every WAL segment,
-//! the raw pages of every relation after a checkpoint, pg_stat_statements and every error the
-//! client received. Run by tests/run as
+//! The leak hunt, owner of "no plaintext in a log, on disk or in an error": the whole store /
+//! retrieve / rotate / delete workload, error paths included, on a cluster that logs every
+//! statement, explains nested statements and keeps pg_stat_statements, then a search for every
+//! canary in the server log, every WAL segment, the raw pages of every relation after a
+//! checkpoint, pg_stat_statements and every error the client received. Run by tests/run as
 //! `tests/harness/with-cluster --hostile-logging -- cargo test -p credential-vault-tests --test leak_hunt -- --ignored`.
 
 use std::path::Path;
 
-use credential_vault_tests::{Caller, Tenants, TestDatabase, canary, impersonate, server_log};
-use uuid::Uuid;
+use credential_vault_tests::api::{DELETE, RETRIEVE, ROTATE, STORE};
+use credential_vault_tests::{
+    Caller, Tenants, TestDatabase, canary, credentials_json, report_figure, server_log,
+};
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
@@ -61,9 +63,7 @@ async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let Tenants {
-        integration, admin, ..
-    } = Tenants::create(&db.pool).await;
+    let t = Tenants::create(&db.pool).await;
 
     let mut canaries = Vec::new();
     let mut errors = Vec::new();
@@ -72,89 +72,43 @@ async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
         canaries.push(c.clone());
         c
     };
-    let body = |secret: &str| serde_json::json!({"api_key": secret}).to_string();
-
     let (s1, s2, s3) = (next("store"), next("rotate"), next("admin-rotate"));
     let bad = [next("bad-json"), next("bad-id"), next("bad-value")];
-    let mut tx = db.pool.begin().await.unwrap();
-    impersonate(&mut tx, &Caller::ServiceRole).await;
-    let reference: Uuid = sqlx::query_scalar(
-        "select vault_secret_id from public.vault_store_integration_credentials($1, $2)",
-    )
-    .bind(integration.to_string())
-    .bind(body(&s1))
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    let _: serde_json::Value =
-        sqlx::query_scalar("select public.vault_retrieve_integration_credentials($1)")
-            .bind(reference.to_string())
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-    let rotated: Uuid = sqlx::query_scalar(
-        "select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)",
-    )
-    .bind(reference.to_string())
-    .bind(body(&s2))
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    let (service, admin) = (&Caller::ServiceRole, &t.admin);
+    let integration = t.integration.to_string();
+    let reference = db.store(t.integration, &credentials_json(&s1)).await;
+    db.call(service, RETRIEVE, &[&reference]).await.unwrap();
+    let rotated = db
+        .call(service, ROTATE, &[&reference, &credentials_json(&s2)])
+        .await
+        .unwrap()
+        .remove(0);
+    let rotated = db
+        .call(admin, ROTATE, &[&rotated, &credentials_json(&s3)])
+        .await
+        .unwrap()
+        .remove(0);
 
-    let mut tx = db.pool.begin().await.unwrap();
-    impersonate(&mut tx, &admin.clone()).await;
-    let rotated: Uuid = sqlx::query_scalar(
-        "select vault_secret_id from public.vault_rotate_integration_credentials($1, $2)",
-    )
-    .bind(rotated.to_string())
-    .bind(body(&s3))
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-
+    let (bad_json, bad_id, bad_value) = (
+        format!("{{\"k\": {}", bad[0]),
+        credentials_json(&bad[1]),
+        format!("{{\"k\": [\"{}\"]}}", bad[2]),
+    );
     for (sql, args) in [
-        (
-            "select public.vault_store_integration_credentials($1, $2)",
-            vec![integration.to_string(), format!("{{\"k\": {}", bad[0])],
-        ),
-        (
-            "select public.vault_store_integration_credentials($1, $2)",
-            vec![bad[1].clone(), body(&bad[1])],
-        ),
-        (
-            "select public.vault_rotate_integration_credentials($1, $2)",
-            vec![rotated.to_string(), format!("{{\"k\": [\"{}\"]}}", bad[2])],
-        ),
-        (
-            "select public.vault_retrieve_integration_credentials($1)",
-            vec![bad[1].clone()],
-        ),
+        (STORE, [integration.as_str(), bad_json.as_str()].as_slice()),
+        (STORE, &[bad[1].as_str(), bad_id.as_str()]),
+        (ROTATE, &[rotated.as_str(), bad_value.as_str()]),
+        (RETRIEVE, &[bad[1].as_str()]),
     ] {
-        for caller in [Caller::ServiceRole, admin.clone(), Caller::Anon] {
-            let mut tx = db.pool.begin().await.unwrap();
-            impersonate(&mut tx, &caller).await;
-            let mut query = sqlx::query(sql);
-            for arg in &args {
-                query = query.bind(arg);
-            }
-            let error = query
-                .execute(&mut *tx)
+        for caller in [service, admin, &Caller::Anon] {
+            let error = db
+                .call(caller, sql, args)
                 .await
                 .expect_err("every call here is refused");
             errors.push(format!("{error:?} {error}"));
         }
     }
-
-    let mut tx = db.pool.begin().await.unwrap();
-    impersonate(&mut tx, &Caller::ServiceRole).await;
-    sqlx::query("select public.vault_delete_integration_credentials($1)")
-        .bind(rotated.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    db.call(service, DELETE, &[&rotated]).await.unwrap();
 
     // The control: Vault's own create_secret writes its plaintext to the WAL and the heap.
     let control = canary("create-secret-control");
@@ -189,7 +143,7 @@ async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
             && posture.contains(&"auto_explain".to_string()),
         "{posture:?}"
     );
-    credential_vault_tests::report_figure(&format!(
+    report_figure(&format!(
         "leak hunt: {} canaries, {} errors checked, 0 hits; control found in {} places",
         canaries.len(),
         errors.len(),

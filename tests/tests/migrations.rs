@@ -4,6 +4,7 @@
 //! "Nothing" is a catalog snapshot of the schemas the migrations touch, which a test below shows
 //! noticing every kind of change. Run with
 //! `tests/harness/with-cluster -- cargo test -p credential-vault-tests --test migrations`.
+//! This suite owns the migrations' names and their idempotency.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -139,6 +140,11 @@ fn difference(before: &[String], after: &[String]) -> String {
     text
 }
 
+/// Panics with `what` and the lines that differ unless the snapshots are the same.
+fn assert_unchanged(before: &[String], after: &[String], what: &str) {
+    assert!(before == after, "{what}:{}", difference(before, after));
+}
+
 /// Every migration, in the order the harness and the Supabase CLI apply them (by name).
 fn migrations() -> Vec<(String, String)> {
     let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../supabase/migrations");
@@ -246,10 +252,10 @@ async fn each_migration_applied_again_is_a_no_op_or_fails_loudly() {
     );
     for (name, text) in migrations() {
         let (outcome, after) = apply_again(&db, &text).await;
-        assert!(
-            before == after,
-            "{name} applied again ({outcome:?}) changed the schema:{}",
-            difference(&before, &after)
+        assert_unchanged(
+            &before,
+            &after,
+            &format!("{name} applied again ({outcome:?}) changed the schema"),
         );
         eprintln!("{name} applied again: {outcome:?}, nothing changed");
     }
@@ -264,10 +270,10 @@ async fn all_migrations_applied_again_in_order_change_nothing() {
         .map(|(_, text)| text + "\n;\n")
         .collect();
     let (outcome, after) = apply_again(&db, &all).await;
-    assert!(
-        before == after,
-        "the migrations applied again ({outcome:?}) changed the schema:{}",
-        difference(&before, &after)
+    assert_unchanged(
+        &before,
+        &after,
+        &format!("the migrations applied again ({outcome:?}) changed the schema"),
     );
 }
 
@@ -304,11 +310,7 @@ async fn the_rerun_check_catches_a_non_idempotent_or_half_applied_migration() {
         matches!(&outcome, Rerun::Failed(error) if error.starts_with("42701")),
         "the second statement fails loudly: {outcome:?}"
     );
-    assert!(
-        before == after,
-        "a failed migration leaves nothing behind:{}",
-        difference(&before, &after)
-    );
+    assert_unchanged(&before, &after, "a failed migration left something behind");
 }
 
 /// Every kind of change a migration could make shows in the snapshot (each made in a transaction

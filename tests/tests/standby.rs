@@ -1,5 +1,6 @@
-//! Read replicas: a streaming hot standby of the harness's primary, as Supabase's read replicas
-//! are. Retrieve and list work there under the same role and tenant rules, each read is audited
+//! Read replicas, owned here: a streaming hot standby of the harness's primary, as Supabase's
+//! read replicas are. Retrieve and list work there under the same role and tenant rules (a
+//! sample of each kind of caller; the whole matrix is supabase/tests/03's), each read is audited
 //! in the standby's own server log, and store, rotate and delete fail with 25006.
 //!
 //! Needs the standby, so it is ignored by default; run it with
@@ -45,16 +46,7 @@ async fn a_standby_serves_reads_under_the_same_rules_and_refuses_writes() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
     let secret = canary("standby");
-    let mut primary = db.pool.acquire().await.unwrap();
-    let stored = call_as(
-        &mut primary,
-        &Caller::ServiceRole,
-        STORE,
-        &[&t.integration.to_string(), &credentials_json(&secret)],
-    )
-    .await
-    .unwrap();
-    let reference = stored[0].clone();
+    let reference = db.store(t.integration, &credentials_json(&secret)).await;
     let integration = t.integration.to_string();
 
     // The test's database itself is new: wait for it from the standby's `postgres` database.
