@@ -340,10 +340,10 @@ mod tests {
     const INTEGRATION: &str = "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c";
 
     fn install_vault_standin() {
-        Spi::run(include_str!("../tests/support/supabase_roles.sql")).unwrap();
-        Spi::run(include_str!("../tests/support/supabase_bootstrap.sql")).unwrap();
-        Spi::run(include_str!("../tests/support/vault_standin.sql")).unwrap();
-        Spi::run(include_str!("../tests/support/vault_after_create.sql")).unwrap();
+        Spi::run(include_str!("../scripts/harness/supabase_roles.sql")).unwrap();
+        Spi::run(include_str!("../scripts/harness/supabase_bootstrap.sql")).unwrap();
+        Spi::run(include_str!("../scripts/harness/vault_standin.sql")).unwrap();
+        Spi::run(include_str!("../scripts/harness/vault_after_create.sql")).unwrap();
     }
 
     fn store(integration: &str, credentials: &str) -> String {

@@ -1,6 +1,6 @@
 //! Benchmark of credential_vault's retrieve and store against raw Vault and the plpgsql wrapper a
 //! user would write (bench/baseline.sql), with `select 1` as the floor. Runs inside
-//! tests/harness/with-cluster; pgbench (`-M prepared`, unix socket) does the measuring, this
+//! scripts/harness/with-cluster; pgbench (`-M prepared`, unix socket) does the measuring, this
 //! program populates, interleaves the rounds, computes the ratios and writes the results.
 //! bench/README.md says what is measured and how.
 
@@ -100,7 +100,7 @@ fn main() {
 fn run(args: &Args) -> Result<()> {
     let (started, machine) = (Instant::now(), machine());
     let vault = std::env::var("CV_VAULT_KIND")
-        .map_err(|_| "CV_VAULT_KIND is not set: run inside tests/harness/with-cluster")?;
+        .map_err(|_| "CV_VAULT_KIND is not set: run inside scripts/harness/with-cluster")?;
     let superuser = std::env::var("CV_SUPERUSER")?;
     let pkglibdir = Command::new(PG_BIN.to_owned() + "pg_config")
         .arg("--pkglibdir")

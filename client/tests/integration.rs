@@ -1,10 +1,10 @@
 //! The client against a real server: the throwaway Supabase-like cluster of
-//! `tests/harness/with-cluster`, with the extension and the migrations.
+//! `scripts/harness/with-cluster`, with the extension and the migrations.
 //!
-//! Run with `tests/harness/with-cluster -- cargo test -p credential-vault-client -p credential-vault-tests --test integration`,
+//! Run with `scripts/harness/with-cluster -- cargo test -p credential-vault-client -p credential-vault-tests --test integration`,
 //! and a second time through PgBouncer in transaction mode (as Supabase's transaction pooler):
-//! `tests/harness/with-cluster -- tests/harness/with-pgbouncer -- cargo test ... --test integration`.
-//! The TLS tests are `#[ignore]`d and run inside `tests/harness/with-tls` with `-- --ignored`.
+//! `scripts/harness/with-cluster -- scripts/harness/with-pgbouncer -- cargo test ... --test integration`.
+//! The TLS tests are `#[ignore]`d and run inside `scripts/harness/with-tls` with `-- --ignored`.
 //!
 //! Each test builds a [`Fixture`]: a database of its own with the tenants, login roles of its
 //! own (password logins over TCP, members of `service_role` or `authenticated`, which the handles
@@ -1438,7 +1438,7 @@ async fn requiring_tls_of_a_server_without_it_is_a_tls_error() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TLS, inside tests/harness/with-tls (run with -- --ignored)
+// TLS, inside scripts/harness/with-tls (run with -- --ignored)
 // ---------------------------------------------------------------------------------------------
 
 fn tls_env(name: &str) -> String {
@@ -1472,7 +1472,7 @@ async fn assert_encrypted(db: &TestDatabase, user: &str, what: &str) {
 }
 
 #[tokio::test]
-#[ignore = "needs tests/harness/with-tls"]
+#[ignore = "needs scripts/harness/with-tls"]
 async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
     let (ca, wrong_ca) = (tls_env("CV_TLS_CA"), tls_env("CV_TLS_WRONG_CA"));
     let (host, other_host) = (tls_env("CV_TLS_HOST"), tls_env("CV_TLS_OTHER_HOST"));
@@ -1564,7 +1564,7 @@ async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
 }
 
 #[tokio::test]
-#[ignore = "needs tests/harness/with-tls"]
+#[ignore = "needs scripts/harness/with-tls"]
 async fn tls_the_cli_verifies_the_server_and_takes_the_url_from_a_file() {
     let (ca, wrong_ca, host) = (
         tls_env("CV_TLS_CA"),

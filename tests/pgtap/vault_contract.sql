@@ -1,7 +1,7 @@
 -- The Supabase Vault 0.3.x contract the project builds on (/work/shared/reference/supabase-vault.md):
 -- objects, owner, privileges, SQLSTATEs, real encryption and hazards 1, 2, 4, 5 and 6 (hazard 3,
 -- the server log, depends on how callers pass secrets, not on Vault, so it is not tested here).
--- Runs unchanged against the test stand-in (tests/support/vault_standin.sql) and against a real
+-- Runs unchanged against the test stand-in (scripts/harness/vault_standin.sql) and against a real
 -- supabase_vault carrying hosted Supabase's grants to service_role; the few tests that only one
 -- of them can run are skipped on the other. Run as a superuser; everything is rolled back.
 begin;

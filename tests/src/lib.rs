@@ -1,5 +1,5 @@
 //! Test support for the integration tests: connections to the throwaway cluster that
-//! `tests/harness/with-cluster` started (it exports the PG* and CV_* variables read here), one
+//! `scripts/harness/with-cluster` started (it exports the PG* and CV_* variables read here), one
 //! fresh database per test cloned from the prepared template, and callers impersonated the way
 //! the Supabase API gateway does it.
 
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the integration tests through tests/harness/with-cluster")
+        panic!("{name} is not set: run the integration tests through scripts/harness/with-cluster")
     })
 }
 
@@ -31,7 +31,7 @@ fn superuser_options(database: &str) -> PgConnectOptions {
 }
 
 /// Superuser options for database `database` on the hot standby that
-/// `tests/harness/with-cluster --standby` started beside the primary.
+/// `scripts/harness/with-cluster --standby` started beside the primary.
 pub fn standby_options(database: &str) -> PgConnectOptions {
     superuser_options(database).port(
         env("CV_STANDBY_PORT")
@@ -46,7 +46,7 @@ pub fn standby_log() -> String {
 }
 
 /// Options for a password login over TCP on 127.0.0.1, as an application would connect: through
-/// the transaction pooler when `tests/harness/with-pgbouncer` runs one, else to the server.
+/// the transaction pooler when `scripts/harness/with-pgbouncer` runs one, else to the server.
 pub fn tcp_options(database: &str, user: &str, password: &str) -> PgConnectOptions {
     PgConnectOptions::new()
         .host("127.0.0.1")
@@ -56,7 +56,7 @@ pub fn tcp_options(database: &str, user: &str, password: &str) -> PgConnectOptio
         .database(database)
 }
 
-/// Where applications connect: PgBouncer's port under `tests/harness/with-pgbouncer`, else the
+/// Where applications connect: PgBouncer's port under `scripts/harness/with-pgbouncer`, else the
 /// server's.
 fn client_port() -> u16 {
     std::env::var("CV_PGBOUNCER_PORT")

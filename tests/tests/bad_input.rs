@@ -662,7 +662,7 @@ fn cli_binary() -> PathBuf {
 
 /// A superuser URL for `database` over the cluster's socket (superusers may retrieve).
 fn database_url(database: &str) -> String {
-    let var = |name| std::env::var(name).expect("run through tests/harness/with-cluster");
+    let var = |name| std::env::var(name).expect("run through scripts/harness/with-cluster");
     format!(
         "postgres://{}@localhost/{database}?host={}&port={}",
         credential_vault_tests::superuser(),

@@ -6,7 +6,7 @@
 //! the old ones. Elsewhere: the role matrix with the app's grants and authorizer is
 //! supabase/tests/03_credential_functions_test.sql's, every bad input is bad_input.rs's,
 //! plaintext on disk and in logs is leak_hunt.rs's, concurrent rotation is concurrency.rs's.
-//! Run with `tests/harness/with-cluster -- cargo test -p credential-vault-tests --test extension`.
+//! Run with `scripts/harness/with-cluster -- cargo test -p credential-vault-tests --test extension`.
 
 use credential_vault_contract::Error;
 use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};

@@ -7,7 +7,7 @@
 //!
 //! The crash test restarts the cluster, which every test sharing it would notice, so it is
 //! ignored by default; run it alone, in a cluster of its own:
-//! `tests/harness/with-cluster -- cargo test -p credential-vault-tests --test faults -- --ignored --nocapture`
+//! `scripts/harness/with-cluster -- cargo test -p credential-vault-tests --test faults -- --ignored --nocapture`
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -200,7 +200,7 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
 
 /// Runs `pg_ctl` on the harness's cluster as the `postgres` user.
 fn pg_ctl(args: &[&str]) {
-    let pgdata = std::env::var("CV_PGDATA").expect("run through tests/harness/with-cluster");
+    let pgdata = std::env::var("CV_PGDATA").expect("run through scripts/harness/with-cluster");
     let status = Command::new("runuser")
         .args([
             "-u",

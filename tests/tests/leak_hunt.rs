@@ -2,8 +2,8 @@
 //! retrieve / rotate / delete workload, error paths included, on a cluster that logs every
 //! statement, explains nested statements and keeps pg_stat_statements, then a search for every
 //! canary in the server log, every WAL segment, the raw pages of every relation after a
-//! checkpoint, pg_stat_statements and every error the client received. Run by tests/run as
-//! `tests/harness/with-cluster --hostile-logging -- cargo test -p credential-vault-tests --test leak_hunt -- --ignored`.
+//! checkpoint, pg_stat_statements and every error the client received. Run by scripts/test as
+//! `scripts/harness/with-cluster --hostile-logging -- cargo test -p credential-vault-tests --test leak_hunt -- --ignored`.
 
 use std::path::Path;
 
@@ -56,7 +56,7 @@ async fn places_holding(db: &TestDatabase, needle: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-#[ignore = "needs the hostile-logging cluster: tests/harness/with-cluster --hostile-logging"]
+#[ignore = "needs the hostile-logging cluster: scripts/harness/with-cluster --hostile-logging"]
 async fn no_canary_reaches_a_log_the_wal_a_page_or_an_error() {
     let db = TestDatabase::new().await;
     sqlx::raw_sql("create extension if not exists pg_stat_statements")

@@ -3,7 +3,7 @@
 //! must either change nothing or fail loudly and leave nothing behind (never half-apply).
 //! "Nothing" is a catalog snapshot of the schemas the migrations touch, which a test below shows
 //! noticing every kind of change. Run with
-//! `tests/harness/with-cluster -- cargo test -p credential-vault-tests --test migrations`.
+//! `scripts/harness/with-cluster -- cargo test -p credential-vault-tests --test migrations`.
 //! This suite owns the migrations' names and their idempotency.
 
 use std::collections::BTreeSet;

@@ -4,7 +4,7 @@
 //! in the standby's own server log, and store, rotate and delete fail with 25006.
 //!
 //! Needs the standby, so it is ignored by default; run it with
-//! `tests/harness/with-cluster --standby -- cargo test -p credential-vault-tests --test standby -- --ignored`
+//! `scripts/harness/with-cluster --standby -- cargo test -p credential-vault-tests --test standby -- --ignored`
 
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ async fn wait_for_replay(db: &TestDatabase, standby: &mut PgConnection) {
 }
 
 #[tokio::test]
-#[ignore = "needs the hot standby of tests/harness/with-cluster --standby"]
+#[ignore = "needs the hot standby of scripts/harness/with-cluster --standby"]
 async fn a_standby_serves_reads_under_the_same_rules_and_refuses_writes() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;

@@ -1,8 +1,8 @@
 -- The database-side parts of a Supabase project that the tests rely on
 -- (../shared/reference/supabase-platform.md and supabase-image.md): the auth helpers, the
 -- extensions schema with pgcrypto, pgTAP, and Supabase's default grants on schema public.
--- Run once per database by tests/harness/with-cluster, as the superuser supabase_admin, after
--- tests/support/supabase_roles.sql.
+-- Run once per database by scripts/harness/with-cluster, as the superuser supabase_admin, after
+-- scripts/harness/supabase_roles.sql.
 
 create schema extensions;
 create extension pgcrypto with schema extensions;

@@ -11,11 +11,11 @@
 --
 -- Run once per database, as a superuser (who becomes the owner of everything, as with
 -- CREATE EXTENSION), into a database with schema "extensions" holding pgcrypto:
---   psql -v ON_ERROR_STOP=1 --single-transaction -f tests/support/vault_standin.sql
+--   psql -v ON_ERROR_STOP=1 --single-transaction -f scripts/harness/vault_standin.sql
 
 create schema vault;
 comment on schema vault is
-  'Test stand-in for Supabase Vault 0.3.x (tests/support/vault_standin.sql), not the real extension.';
+  'Test stand-in for Supabase Vault 0.3.x (scripts/harness/vault_standin.sql), not the real extension.';
 
 -- The real Vault loads its root key at server start; the stand-in draws one at install time and
 -- keeps it where only the owner can read it.
@@ -284,5 +284,5 @@ grant execute on function vault._standin_seal(bytea, bytea, bigint, bytea, bytea
                           vault._standin_open(bytea, bytea, bigint, bytea, bytea)
   to public;
 
--- What Supabase grants on top is in tests/support/vault_after_create.sql, which the
+-- What Supabase grants on top is in scripts/harness/vault_after_create.sql, which the
 -- harness applies to the stand-in and to a real Vault alike.
