@@ -513,7 +513,12 @@ pub struct CliRun {
 
 /// Runs the CLI at `binary` (a client test's `env!("CARGO_BIN_EXE_credential-vault")`) with
 /// `args`, `DATABASE_URL` set to `database_url` or unset, and `stdin` on its standard input.
-pub fn run_cli(binary: &str, args: &[&str], database_url: Option<&str>, stdin: &str) -> CliRun {
+pub fn run_cli<A: AsRef<std::ffi::OsStr>>(
+    binary: impl AsRef<std::ffi::OsStr>,
+    args: &[A],
+    database_url: Option<&str>,
+    stdin: impl AsRef<[u8]>,
+) -> CliRun {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut command = Command::new(binary);
@@ -532,7 +537,7 @@ pub fn run_cli(binary: &str, args: &[&str], database_url: Option<&str>, stdin: &
         .stdin
         .take()
         .expect("stdin is piped")
-        .write_all(stdin.as_bytes());
+        .write_all(stdin.as_ref());
     let output = child.wait_with_output().expect("run the CLI");
     let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("the CLI prints UTF-8");
     CliRun {

@@ -16,15 +16,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
-use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use credential_vault_contract::{Error, MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
 use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, api, credential_link, credentials_json, error_text,
-    report_figure, run_as, server_log, sqlstate,
+    report_figure, run_as, run_cli, server_log, sqlstate,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -764,25 +762,14 @@ fn check_cli(binary: &PathBuf, url: &str, case: &CliCase) {
         exit,
         ..
     } = case;
-    let mut child = Command::new(binary)
-        .args(&case.args)
-        .env("DATABASE_URL", url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the CLI");
-    // The CLI may exit before reading its input.
-    let _ = child.stdin.take().unwrap().write_all(&case.stdin);
-    let output = child.wait_with_output().expect("wait for the CLI");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let echoed = |out: &[u8]| out.windows(canary.len()).any(|w| w == canary.as_bytes());
+    let run = run_cli(binary, &case.args, Some(url), &case.stdin);
+    let stderr = &run.stderr;
     assert!(
-        !echoed(&output.stdout) && !echoed(&output.stderr),
+        !run.stdout.contains(canary.as_str()) && !stderr.contains(canary.as_str()),
         "{label}: echoed its input"
     );
-    assert_eq!(output.status.code(), Some(*exit), "{label}: {stderr}");
-    assert!(output.stdout.is_empty(), "{label}: printed a result");
+    assert_eq!(run.code, Some(*exit), "{label}: {stderr}");
+    assert!(run.stdout.is_empty(), "{label}: printed a result");
     assert!(
         stderr.starts_with("credential-vault: ") && stderr.lines().count() == 1,
         "{label}: {stderr}"
