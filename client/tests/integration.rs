@@ -700,7 +700,7 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
     let f = Fixture::new().await;
     let integration = f.tenants.integration.to_string();
     let c = f.leaks.other_secret("raw-input");
-    const STORE: &str = "select * from public.vault_store_integration_credentials($1, $2)";
+    use credential_vault_tests::api::STORE;
     let json = |value: &str| serde_json::json!({ "k": value }).to_string();
     // The server does not send a parameterised rule's parameter: the placeholder comes back.
     let invalid = VaultError::Validation;
