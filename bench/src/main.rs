@@ -171,7 +171,7 @@ fn run(args: &Args) -> Result<()> {
     }
     let mut samples = Samples::new();
     let mut population = Vec::new();
-    // Stores per second and client, per clients: sizes the spare integrations; raised as measured.
+    // Stores per second and client, per clients, raised as measured; 3x that in spare integrations.
     let mut store_rates: BTreeMap<u32, f64> = BTreeMap::new();
     for &size in &sizes {
         let growing = Instant::now();
@@ -204,8 +204,6 @@ fn run(args: &Args) -> Result<()> {
                     if round % 2 == 1 {
                         order.reverse();
                     }
-                    // Room for a faster setting than any measured yet (synchronous_commit off
-                    // after on) and for clients that run ahead of the others.
                     let cap = (*rate * f64::from(args.seconds) * 3.0) as u32 + 500;
                     let since = pg("select now()", &[])?;
                     if op == "store" {
