@@ -1,4 +1,5 @@
--- One line per object of the credential_vault extension, with its definition, grants and comment,
+-- One line per object of the credential_vault extension, with its definition, grants and comment
+-- (and the triggers on its tables, which are not members of it),
 -- by name (never by oid): an updated database and a fresh install must print the same lines.
 select pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)
        || coalesce(' ' || md5(pg_catalog.pg_get_functiondef(p.oid)), '')
@@ -25,6 +26,10 @@ union all
 select format('index %s', pg_catalog.pg_get_indexdef(indexrelid))
 from pg_catalog.pg_index i join pg_catalog.pg_class c on c.oid = i.indrelid
 where c.relnamespace = 'credential_vault'::regnamespace
+union all
+select format('trigger %s', pg_catalog.pg_get_triggerdef(t.oid))
+from pg_catalog.pg_trigger t join pg_catalog.pg_class c on c.oid = t.tgrelid
+where c.relnamespace = 'credential_vault'::regnamespace and not t.tgisinternal
 union all
 select 'dumped with pg_dump: ' || string_agg(t::regclass::text, ', ' order by t::regclass::text)
 from pg_catalog.pg_extension e, unnest(e.extconfig) t where e.extname = 'credential_vault'
