@@ -50,18 +50,19 @@ pub fn draw(samples: &Samples, path: &Path) -> Result<()> {
     let top = (series.iter())
         .flat_map(|s| points(s.1, s.2).map(|p| p.1).chain([s.3]))
         .fold(0.0f64, f64::max);
-    let root = BitMapBackend::new(path, (900, 420)).into_drawing_area();
+    let root = BitMapBackend::new(path, (1100, 420)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("credential_vault: throughput ratios", ("sans-serif", 18))
+        .caption(
+            "credential_vault: ratios (secrets/clients/sync)",
+            ("sans-serif", 18),
+        )
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(45)
         .build_cartesian_2d(-0.5..width, 0.0..top * 1.15)?;
     let label = |x: &f64| match settings.get(x.round() as usize) {
-        Some((size, clients, sync)) if x.fract() == 0.0 => {
-            format!("{size}, {clients} cl, sync {sync}")
-        }
+        Some((size, clients, sync)) if x.fract() == 0.0 => format!("{size:e}/{clients}/{sync}"),
         _ => String::new(),
     };
     (chart.configure_mesh())
