@@ -141,7 +141,6 @@ fn run(args: &Args) -> Result<()> {
     {
         return Err("sizes and clients must be positive, --warmup shorter than --seconds".into());
     }
-
     // The harness starts clusters with fsync off, which would make synchronous_commit moot.
     psql(
         &superuser,
