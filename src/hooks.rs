@@ -213,7 +213,7 @@ pub fn notify_link(integration: Uuid, id: Uuid, linked: bool) -> Result<()> {
     as_role(hook.registrant, || {
         let call = || {
             // SAFETY: the hook's signature (uuid, uuid, boolean) -> void was checked when it was
-            // registered; a function dropped since then is an error of fmgr_info.
+            // registered, and it still exists (checked above).
             unsafe {
                 call_void(
                     hook.function,

@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 pub struct Jsonb(pg_sys::Datum);
 
 impl Jsonb {
-    /// `text` must already have passed `credential_vault_contract::check_credentials`: the jsonb parser's own
-    /// error messages quote their input.
+    /// `text` must already have passed `credential_vault_contract::check_credentials`: the jsonb
+    /// parser's own error messages quote their input.
     pub fn parse_checked(text: &str) -> Jsonb {
         let mut c_text = Zeroizing::new(Vec::with_capacity(text.len() + 1));
         c_text.extend_from_slice(text.as_bytes());

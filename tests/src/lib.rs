@@ -70,6 +70,13 @@ pub fn through_the_pooler() -> bool {
     std::env::var_os("CV_PGBOUNCER_PORT").is_some()
 }
 
+/// The workspace's root, as `cargo test` tells the running test (`CARGO_MANIFEST_DIR` at run
+/// time): the compile-time value is the path of whichever checkout last built the shared target
+/// directory, which cargo does not rebuild for a checkout at another path.
+pub fn workspace_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// Everything the server has logged so far.
 pub fn server_log() -> String {
     std::fs::read_to_string(env("CV_SERVER_LOG")).expect("the server log is readable")

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use credential_vault_contract::{Error, MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
 use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, api, credential_link, credentials_json, error_text,
-    report_figure, run_as, run_cli, server_log, sqlstate,
+    report_figure, run_as, run_cli, server_log, sqlstate, workspace_dir,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -640,7 +640,7 @@ fn server_error<T>(result: &Result<T, sqlx::Error>) -> &PgDatabaseError {
 
 /// The CLI binary the client's build put in the workspace's target directory.
 fn cli_binary() -> PathBuf {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let workspace = workspace_dir();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|dir| workspace.join(dir))
         .unwrap_or_else(|| workspace.join("target"));

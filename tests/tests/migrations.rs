@@ -7,9 +7,8 @@
 //! This suite owns the migrations' names and their idempotency.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
-use credential_vault_tests::TestDatabase;
+use credential_vault_tests::{TestDatabase, workspace_dir};
 use sqlx::{Connection, PgConnection, PgPool};
 
 /// The schemas whose objects the snapshot covers: the app's, the extension's, Vault's, and the
@@ -147,7 +146,7 @@ fn assert_unchanged(before: &[String], after: &[String], what: &str) {
 
 /// Every migration, in the order the harness and the Supabase CLI apply them (by name).
 fn migrations() -> Vec<(String, String)> {
-    let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../supabase/migrations");
+    let directory = workspace_dir().join("supabase/migrations");
     let mut files: Vec<(String, String)> = std::fs::read_dir(&directory)
         .unwrap_or_else(|e| panic!("read {}: {e}", directory.display()))
         .map(|entry| entry.expect("a directory entry").path())
