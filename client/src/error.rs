@@ -154,17 +154,19 @@ impl From<ContractError> for VaultError {
             NullArgument(_) | NotAUuid(_) | CredentialsTooLarge | InvalidJson | NotAnObject
             | NoEntries | TooManyEntries | DuplicateName | EmptyName | NonStringValue
             | EmptyValue | NulCharacter => VaultError::Validation(error),
-            RoleNotAllowed(_) => VaultError::PermissionDenied,
+            RoleNotAllowed(_) | AuthorizerNotPermitted => VaultError::PermissionDenied,
             IntegrationNotFound | CredentialsNotFound => VaultError::NotFound,
             ConcurrentChange => VaultError::Conflict,
-            VaultMissing | VaultRoundTripFailed | NoAuthorizer | LinkHookUnusable | ReadOnly => {
-                VaultError::Misconfigured
-            }
-            StoredCredentialsCorrupt | InvalidLinkHook | NoStrongRandom | StatementFailed => {
-                VaultError::Database {
-                    sqlstate: Some(error.sqlstate().to_owned()),
-                }
-            }
+            VaultMissing | VaultRoundTripFailed | NoAuthorizer | LinkHookUnusable
+            | LinkHookNotPermitted | ReadOnly => VaultError::Misconfigured,
+            StoredCredentialsCorrupt
+            | InvalidLinkHook
+            | InvalidAuthorizer
+            | CallbackWithoutSearchPath
+            | NoStrongRandom
+            | StatementFailed => VaultError::Database {
+                sqlstate: Some(error.sqlstate().to_owned()),
+            },
         }
     }
 }

@@ -60,6 +60,19 @@ pub enum Error {
     InvalidLinkHook,
     #[error("the registered link hook cannot be called")]
     LinkHookUnusable,
+    /// The calling role lacks EXECUTE on the registered authorizer: the extension calls it only
+    /// with the caller's own rights.
+    #[error("permission denied for the registered integration authorizer")]
+    AuthorizerNotPermitted,
+    /// The role that registered the link hook lost EXECUTE on it since.
+    #[error("the role that registered the link hook may not execute it")]
+    LinkHookNotPermitted,
+    #[error("an authorizer must take one uuid argument and return boolean")]
+    InvalidAuthorizer,
+    /// Without its own setting, a registered function would run under the calling function's
+    /// search_path; an application's helper must not depend on that.
+    #[error("a registered function must set its own search_path")]
+    CallbackWithoutSearchPath,
     #[error("no strong random source is available")]
     NoStrongRandom,
     #[error("credential_vault could not complete an internal statement")]
@@ -69,7 +82,7 @@ pub enum Error {
 impl Error {
     /// Every variant once, parameters shown as README's table shows them. A client's
     /// [`Error::from_server`] gives these values back.
-    pub const CATALOGUE: [Error; 25] = {
+    pub const CATALOGUE: [Error; 29] = {
         use Error::*;
         [
             NullArgument("<argument>"),
@@ -95,6 +108,10 @@ impl Error {
             ReadOnly,
             InvalidLinkHook,
             LinkHookUnusable,
+            AuthorizerNotPermitted,
+            LinkHookNotPermitted,
+            InvalidAuthorizer,
+            CallbackWithoutSearchPath,
             NoStrongRandom,
             StatementFailed,
         ]
@@ -129,6 +146,10 @@ impl Error {
             ReadOnly => "read_only",
             InvalidLinkHook => "invalid_link_hook",
             LinkHookUnusable => "link_hook_unusable",
+            AuthorizerNotPermitted => "authorizer_not_permitted",
+            LinkHookNotPermitted => "link_hook_not_permitted",
+            InvalidAuthorizer => "invalid_authorizer",
+            CallbackWithoutSearchPath => "callback_without_search_path",
             NoStrongRandom => "no_strong_random",
             StatementFailed => "statement_failed",
         }
@@ -146,12 +167,19 @@ impl Error {
             NotAnObject => "2203C",
             TooManyEntries => "2203E",
             DuplicateName => "22030",
-            NoEntries | EmptyName | NonStringValue | EmptyValue | InvalidLinkHook => "22023",
+            NoEntries
+            | EmptyName
+            | NonStringValue
+            | EmptyValue
+            | InvalidLinkHook
+            | InvalidAuthorizer
+            | CallbackWithoutSearchPath => "22023",
             NulCharacter => "22P05",
-            RoleNotAllowed(_) => "42501",
+            RoleNotAllowed(_) | AuthorizerNotPermitted => "42501",
             IntegrationNotFound | CredentialsNotFound => "PT404",
             ConcurrentChange => "PT409",
-            VaultMissing | VaultRoundTripFailed | NoAuthorizer | LinkHookUnusable => "55000",
+            VaultMissing | VaultRoundTripFailed | NoAuthorizer | LinkHookUnusable
+            | LinkHookNotPermitted => "55000",
             StoredCredentialsCorrupt => "XX001",
             ReadOnly => "25006",
             NoStrongRandom => "58000",
@@ -190,6 +218,15 @@ impl Error {
             LinkHookUnusable => Some(
                 "register an existing function with credential_vault.set_link_hook(regprocedure)",
             ),
+            AuthorizerNotPermitted => {
+                Some("grant EXECUTE on the registered authorizer to the calling role")
+            }
+            LinkHookNotPermitted => Some(
+                "grant that role EXECUTE on the hook, or register it again as a role that holds it",
+            ),
+            CallbackWithoutSearchPath => {
+                Some("alter function ... set search_path = pg_catalog, pg_temp; then register it")
+            }
             _ => None,
         }
     }
