@@ -39,7 +39,6 @@ as 'MODULE_PATHNAME', 'vault_list_integration_credentials';
 
 -- The API functions are granted per role by the application's migrations.
 grant usage on schema credential_vault to public;
-revoke all on function credential_vault.set_authorizer(regprocedure) from public;
 revoke all on function
     public.vault_store_integration_credentials(text, text),
     public.vault_retrieve_integration_credentials(text),

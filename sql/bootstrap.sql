@@ -53,29 +53,3 @@ select pg_catalog.pg_extension_config_dump('credential_vault.authorizer', '');
 select pg_catalog.pg_extension_config_dump('credential_vault.link_hook', '');
 -- Without this, a restored audit log would hand out its ids again from 1.
 select pg_catalog.pg_extension_config_dump('credential_vault.audit_log_id_seq', '');
-
--- SECURITY DEFINER so that the application's migrations (as postgres, which holds EXECUTE through
--- the after-create script) can register it; the authorizer itself runs as the caller.
-create function credential_vault.set_authorizer(authorizer regprocedure) returns void
-language plpgsql volatile security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-    if not exists (
-        select 1 from pg_catalog.pg_proc p
-        where p.oid = authorizer
-          and p.pronargs = 1
-          and p.proargtypes[0] = 'pg_catalog.uuid'::pg_catalog.regtype
-          and p.prorettype = 'pg_catalog.bool'::pg_catalog.regtype
-          and not p.proretset
-    ) then
-        raise exception using
-            errcode = '22023',
-            message = 'an authorizer must take one uuid argument and return boolean';
-    end if;
-    insert into credential_vault.authorizer (authorizer) values (authorizer)
-    on conflict (singleton) do update set authorizer = excluded.authorizer;
-end
-$$;
-comment on function credential_vault.set_authorizer(regprocedure) is
-    'Registers the function (integration_id uuid) -> boolean that decides whether the calling authenticated user may store, rotate, delete and list an integration''s credentials. It is called with the caller''s identity.';

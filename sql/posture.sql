@@ -1,6 +1,8 @@
 -- The logging posture check: the server settings that can put a credential into a log file or
--- onto disk, each with why and what to set. Secrets reach this extension as bind parameters,
--- so the dangerous settings are the ones that log parameters or statement text.
+-- onto disk, each with why and what to set; and the two ways around the extension's checks that
+-- a database can leave open (direct readers of Vault's plaintext, functions with an unsafe path).
+-- Secrets reach this extension as bind parameters, so the dangerous settings are the ones that
+-- log parameters or statement text.
 
 create function credential_vault.logging_posture()
 returns table (setting text, current_value text, at_risk boolean, why text, recommendation text)
@@ -85,8 +87,41 @@ begin
     why := 'Supabase Vault loads its root key at server start only when preloaded; without it nothing can be encrypted or decrypted';
     recommendation := 'add supabase_vault to shared_preload_libraries and set vault.getkey_script, then restart';
     return next;
+
+    -- Not a setting, but the one way around the read audit: Vault's own view.
+    setting := 'vault.decrypted_secrets readers';
+    if pg_catalog.to_regclass('vault.decrypted_secrets') is null
+       or pg_catalog.to_regprocedure('vault._crypto_aead_det_decrypt(bytea,bytea,bigint,bytea,bytea)') is null then
+        current_value := 'Vault not installed';
+    else
+        select coalesce(pg_catalog.string_agg(r.rolname, ', ' order by r.rolname), 'none') into current_value
+        from pg_catalog.pg_roles r
+        where not r.rolsuper and r.rolname !~ '^pg_'
+          and pg_catalog.has_table_privilege(r.oid, 'vault.decrypted_secrets', 'select')
+          and pg_catalog.has_function_privilege(r.oid,
+                'vault._crypto_aead_det_decrypt(bytea,bytea,bigint,bytea,bytea)', 'execute');
+    end if;
+    at_risk := current_value not in ('none', 'Vault not installed');
+    why := 'these roles (and every superuser) can read any plaintext directly through vault.decrypted_secrets, which credential_vault''s read audit never sees';
+    recommendation := 'as the superuser that owns Vault, revoke select on vault.decrypted_secrets and execute on function vault._crypto_aead_det_decrypt from each; credential_vault reads as its own owner and keeps working';
+    return next;
+
+    -- Not a setting either: functions that run with their owner's rights and look up tables and
+    -- types in the caller's temporary schema first.
+    setting := 'security definer search_path';
+    select coalesce(pg_catalog.string_agg(p.oid::pg_catalog.regprocedure::text, ', ' order by 1), 'none')
+      into current_value
+    from pg_catalog.pg_proc p
+    join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+    where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')
+      and not exists (select from pg_catalog.unnest(p.proconfig) c
+                      where c ~ '^search_path=.*pg_temp"?$');
+    at_risk := current_value <> 'none';
+    why := 'a SECURITY DEFINER function whose search_path does not name pg_temp last resolves tables and types in the caller''s temporary schema first: a caller''s temporary view or domain then runs with the owner''s rights';
+    recommendation := 'alter function ... set search_path = pg_catalog, pg_temp on each';
+    return next;
 end
 $$;
 comment on function credential_vault.logging_posture() is
-    'Each server setting that can put a credential into a log or onto disk: its value, whether it is risky now, why, and what to set.';
+    'Each server setting that can put a credential into a log or onto disk, the roles that can read Vault''s plaintext around the read audit, and SECURITY DEFINER functions with an unsafe search_path: the value, whether it is risky now, why, and what to do.';
 revoke all on function credential_vault.logging_posture() from public;

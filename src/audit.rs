@@ -3,13 +3,10 @@
 //! in the server log: a log line survives the reader's rollback, is written on a hot standby too,
 //! and costs no transaction id and no WAL flush, so a read stays a read. Neither ever holds a value.
 
-use std::ffi::{CString, c_int};
-
-use pgrx::prelude::*;
 use uuid::Uuid;
 
 use crate::caller::{Caller, as_owner, jwt_subject, to_pg};
-use crate::elog::{errfinish, errhidecontext, errhidestmt, errmsg_internal, errstart};
+use crate::elog::log_server_only;
 use crate::error::Result;
 use crate::spi::{run, uuid_arg};
 
@@ -48,26 +45,4 @@ pub fn read(caller: &Caller, integration: Uuid, id: Uuid) {
         caller.role
     );
     log_server_only(&line);
-}
-
-fn log_server_only(message: &str) {
-    let Ok(message) = CString::new(message) else {
-        return;
-    };
-    // SAFETY: a LOG report returns (it never throws); the guard turns an out-of-memory ERROR
-    // raised inside into a Rust panic instead of a longjmp across these frames.
-    unsafe {
-        pg_sys::ffi::pg_guard_ffi_boundary(|| {
-            if errstart(pg_sys::LOG_SERVER_ONLY as c_int, std::ptr::null()) {
-                errmsg_internal(c"%s".as_ptr(), message.as_ptr());
-                errhidestmt(true);
-                errhidecontext(true);
-                errfinish(
-                    c"audit.rs".as_ptr(),
-                    line!() as c_int,
-                    c"credential_vault".as_ptr(),
-                );
-            }
-        })
-    }
 }

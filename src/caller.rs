@@ -10,7 +10,9 @@ use std::ffi::CStr;
 use pgrx::prelude::*;
 use uuid::Uuid;
 
+use crate::elog::log_server_only;
 use crate::error::{Error, Result};
+use crate::hooks::require_callable;
 use crate::spi::read_row;
 
 /// What the calling role may do.
@@ -55,7 +57,10 @@ impl Caller {
             Access::Service => Ok(()),
             Access::User if users_allowed => Ok(()),
             _ => {
-                log!("credential_vault: denied {action} to role {}", self.role);
+                log_server_only(&format!(
+                    "credential_vault: denied {action} to role {}",
+                    self.role
+                ));
                 Err(Error::RoleNotAllowed(action))
             }
         }
@@ -73,7 +78,16 @@ impl Caller {
             return Ok(());
         }
         let authorizer = crate::hooks::authorizer()?.ok_or(Error::NoAuthorizer)?;
-        // Runs with the caller's identity, so the authorizer sees who asks.
+        // Called with the caller's identity, so it sees who asks, and only if the caller could
+        // call it from SQL: fmgr checks no EXECUTE privilege.
+        // SAFETY: the current user id of this backend.
+        let caller = unsafe { pg_sys::GetUserId() };
+        require_callable(
+            authorizer,
+            caller,
+            Error::NoAuthorizer,
+            Error::AuthorizerNotPermitted,
+        )?;
         let id = to_pg(integration_id)
             .into_datum()
             .expect("a uuid is never null");
@@ -87,10 +101,10 @@ impl Caller {
         if allowed == Some(true) {
             Ok(())
         } else {
-            log!(
+            log_server_only(&format!(
                 "credential_vault: denied {action} to role {} on integration {integration_id}",
                 self.role
-            );
+            ));
             Err(not_found)
         }
     }

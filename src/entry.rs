@@ -2,15 +2,16 @@
 //! no SQL wrapper, no exception block and one `SET search_path`. They are plain V1 functions
 //! rather than `#[pg_extern]`s because the API gateway needs PT404 and PT409, which pgrx's error
 //! type cannot carry: the operation runs inside pgrx's guard (which turns a panic or a
-//! PostgreSQL error inside it into an ERROR as usual), and only once it has returned, with
-//! every Rust value gone, is its error raised with PostgreSQL's own ereport.
+//! PostgreSQL error inside it into an ERROR as usual), its error's texts are copied into
+//! PostgreSQL's memory there too, and only once the guard has returned, with every Rust value
+//! gone, is the error raised with PostgreSQL's own ereport.
 
 use pgrx::pg_sys::panic::pgrx_extern_c_guard;
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use pgrx::prelude::*;
 
 use crate::caller::to_pg;
-use crate::error::{Error, Raise, Result};
+use crate::error::{Error, Prepared, Raise, Result};
 use crate::operations::{self, Stored};
 
 macro_rules! v1 {
@@ -39,8 +40,9 @@ pub unsafe extern "C-unwind" fn vault_store_integration_credentials(
     // SAFETY: the guard returns only plain values; PostgreSQL passes two text arguments.
     let outcome = unsafe {
         pgrx_extern_c_guard(|| {
-            let stored = operations::store(text_arg(fcinfo, 0), text_arg(fcinfo, 1))?;
-            reference_datum(fcinfo, stored)
+            operations::store(text_arg(fcinfo, 0), text_arg(fcinfo, 1))
+                .and_then(|stored| reference_datum(fcinfo, stored))
+                .map_err(Error::prepare)
         })
     };
     // SAFETY: nothing here needs dropping.
@@ -55,7 +57,11 @@ pub unsafe extern "C-unwind" fn vault_retrieve_integration_credentials(
 ) -> Datum {
     // SAFETY: as above.
     let outcome = unsafe {
-        pgrx_extern_c_guard(|| operations::retrieve(text_arg(fcinfo, 0)).map(|jsonb| jsonb.datum()))
+        pgrx_extern_c_guard(|| {
+            operations::retrieve(text_arg(fcinfo, 0))
+                .map(|jsonb| jsonb.datum())
+                .map_err(Error::prepare)
+        })
     };
     // SAFETY: nothing here needs dropping.
     unsafe { finish(outcome) }
@@ -70,8 +76,9 @@ pub unsafe extern "C-unwind" fn vault_rotate_integration_credentials(
     // SAFETY: as above.
     let outcome = unsafe {
         pgrx_extern_c_guard(|| {
-            let stored = operations::rotate(text_arg(fcinfo, 0), text_arg(fcinfo, 1))?;
-            reference_datum(fcinfo, stored)
+            operations::rotate(text_arg(fcinfo, 0), text_arg(fcinfo, 1))
+                .and_then(|stored| reference_datum(fcinfo, stored))
+                .map_err(Error::prepare)
         })
     };
     // SAFETY: nothing here needs dropping.
@@ -86,7 +93,11 @@ pub unsafe extern "C-unwind" fn vault_delete_integration_credentials(
 ) -> Datum {
     // SAFETY: as above.
     let outcome = unsafe {
-        pgrx_extern_c_guard(|| operations::delete(text_arg(fcinfo, 0)).map(|()| Datum::from(0)))
+        pgrx_extern_c_guard(|| {
+            operations::delete(text_arg(fcinfo, 0))
+                .map(|()| Datum::from(0))
+                .map_err(Error::prepare)
+        })
     };
     // SAFETY: nothing here needs dropping.
     unsafe { finish(outcome) }
@@ -102,36 +113,46 @@ pub unsafe extern "C-unwind" fn vault_list_integration_credentials(
     // SAFETY: as above; materialize mode is what the declared SETOF result takes.
     let outcome = unsafe {
         pgrx_extern_c_guard(|| {
-            let rows = operations::list(text_arg(fcinfo, 0))?;
-            // Materialize mode is what the declared SETOF result takes; each row has the result
-            // type's two columns.
-            pg_sys::InitMaterializedSRF(fcinfo, 0);
-            let result = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
-            for stored in rows {
-                let (mut values, mut nulls) = reference_values(stored)?;
-                pg_sys::tuplestore_putvalues(
-                    (*result).setResult,
-                    (*result).setDesc,
-                    values.as_mut_ptr(),
-                    nulls.as_mut_ptr(),
-                );
-            }
-            Ok(Datum::from(0))
+            materialize(fcinfo, operations::list(text_arg(fcinfo, 0))).map_err(Error::prepare)
         })
     };
     // SAFETY: nothing here needs dropping.
     unsafe { finish(outcome) }
 }
 
+/// Puts `rows` into the SETOF result in materialize mode, each row the result type's two
+/// columns.
+///
+/// # Safety
+/// `fcinfo` is a set-returning call that accepts materialize mode.
+unsafe fn materialize(fcinfo: FunctionCallInfo, rows: Result<Vec<Stored>>) -> Result<Datum> {
+    let rows = rows?;
+    // SAFETY: as the caller promises.
+    unsafe {
+        pg_sys::InitMaterializedSRF(fcinfo, 0);
+        let result = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
+        for stored in rows {
+            let (mut values, mut nulls) = reference_values(stored)?;
+            pg_sys::tuplestore_putvalues(
+                (*result).setResult,
+                (*result).setDesc,
+                values.as_mut_ptr(),
+                nulls.as_mut_ptr(),
+            );
+        }
+    }
+    Ok(Datum::from(0))
+}
+
 /// Returns the result, or raises the error with its own SQLSTATE.
 ///
 /// # Safety
 /// Only from an entry point's own frame, after the guard has returned.
-unsafe fn finish(outcome: Result<Datum>) -> Datum {
+unsafe fn finish(outcome: std::result::Result<Datum, Prepared>) -> Datum {
     match outcome {
         Ok(datum) => datum,
         // SAFETY: the caller's frame and this one hold nothing that needs dropping.
-        Err(error) => unsafe { error.raise_from_entry() },
+        Err(error) => unsafe { error.raise() },
     }
 }
 

@@ -2,7 +2,7 @@
 //! type) as PostgreSQL ERRORs: each with its fixed message, its SQLSTATE, its hint, and its code
 //! as the DETAIL, which the API gateway passes on as `details`.
 
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int};
 
 use pgrx::PgSqlErrorCode;
 use pgrx::pg_sys::{self, AsPgCStr, panic::ErrorReport};
@@ -16,12 +16,10 @@ pub trait Raise {
     /// Raises this error through pgrx, from inside a `#[pg_extern]`; does not return.
     fn raise(self) -> !;
 
-    /// Raises this error with its own SQLSTATE through PostgreSQL's ereport; does not return.
-    ///
-    /// # Safety
-    /// The longjmp this ends in skips every Rust frame up to PostgreSQL's: only the raw entry
-    /// points call it, outside pgrx's guard and holding nothing that needs dropping.
-    unsafe fn raise_from_entry(self) -> !;
+    /// Copies this error's texts into PostgreSQL's memory, for [`Prepared::raise`] once the
+    /// guard has returned. Call it inside the guard: the copies allocate, and an allocation
+    /// can fail with an ERROR.
+    fn prepare(self) -> Prepared;
 }
 
 impl Raise for Error {
@@ -44,21 +42,45 @@ impl Raise for Error {
         unreachable!("an ERROR report does not return")
     }
 
-    unsafe fn raise_from_entry(self) -> ! {
-        // Copied into PostgreSQL's memory first: no Rust value may be alive at the longjmp.
-        let message = self.to_string().as_pg_cstr();
-        let detail = self.code().as_pg_cstr();
-        let hint = self.hint().map(|hint| hint.as_pg_cstr());
-        let code = sqlstate_code(self.sqlstate());
-        // SAFETY: an ERROR report never returns from errfinish; the strings live in the
-        // current memory context, which the error's cleanup frees.
+    fn prepare(self) -> Prepared {
+        Prepared {
+            code: sqlstate_code(self.sqlstate()),
+            message: self.to_string().as_pg_cstr(),
+            detail: self.code().as_pg_cstr(),
+            hint: self
+                .hint()
+                .map_or(std::ptr::null_mut(), |hint| hint.as_pg_cstr()),
+        }
+    }
+}
+
+/// An error whose texts are already in PostgreSQL's memory (the function call's context, which
+/// the error's cleanup frees): raising it allocates nothing in Rust.
+#[derive(Clone, Copy)]
+pub struct Prepared {
+    code: c_int,
+    message: *mut c_char,
+    detail: *mut c_char,
+    /// Null when the error has no hint.
+    hint: *mut c_char,
+}
+
+impl Prepared {
+    /// Raises the error with its own SQLSTATE through PostgreSQL's ereport; does not return.
+    ///
+    /// # Safety
+    /// The longjmp this ends in skips every Rust frame up to PostgreSQL's: only the raw entry
+    /// points call it, outside pgrx's guard and holding nothing that needs dropping.
+    pub unsafe fn raise(self) -> ! {
+        // SAFETY: an ERROR report never returns from errfinish; the strings are NUL-terminated
+        // copies made by `prepare`.
         unsafe {
             if errstart(pg_sys::PGERROR as c_int, std::ptr::null()) {
-                errcode(code);
-                errmsg_internal(c"%s".as_ptr(), message);
-                errdetail(c"%s".as_ptr(), detail);
-                if let Some(hint) = hint {
-                    errhint(c"%s".as_ptr(), hint);
+                errcode(self.code);
+                errmsg_internal(c"%s".as_ptr(), self.message);
+                errdetail(c"%s".as_ptr(), self.detail);
+                if !self.hint.is_null() {
+                    errhint(c"%s".as_ptr(), self.hint);
                 }
                 errfinish(
                     c"error.rs".as_ptr(),

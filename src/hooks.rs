@@ -23,31 +23,45 @@ use crate::error::{Error, Result};
 use crate::spi::{read_row, run};
 
 #[pg_extern(sql = r#"
+CREATE FUNCTION credential_vault.set_authorizer(authorizer regprocedure) RETURNS void
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c AS 'MODULE_PATHNAME', 'set_authorizer_wrapper';
+COMMENT ON FUNCTION credential_vault.set_authorizer(regprocedure) IS
+    'Registers the function (integration_id uuid) -> boolean, with its own search_path, that decides whether the calling authenticated user may store, rotate, delete and list an integration''s credentials. It is called with the caller''s identity, and only if the caller holds EXECUTE on it.';
+REVOKE ALL ON FUNCTION credential_vault.set_authorizer(regprocedure) FROM PUBLIC;
+"#)]
+fn set_authorizer(authorizer: Option<pg_sys::Oid>) {
+    crate::raise_on_error(|| {
+        let authorizer = authorizer.ok_or(Error::NullArgument("authorizer"))?;
+        as_owner(|| {
+            check_callback(authorizer, "16", "2950", Error::InvalidAuthorizer)?;
+            run(
+                "insert into credential_vault.authorizer (authorizer) \
+                 values ($1::pg_catalog.oid::pg_catalog.regprocedure) \
+                 on conflict (singleton) do update set authorizer = excluded.authorizer",
+                &[authorizer.into()],
+            )
+        })
+    })
+}
+
+#[pg_extern(sql = r#"
 CREATE FUNCTION credential_vault.set_link_hook(hook regprocedure) RETURNS void
-STRICT VOLATILE PARALLEL UNSAFE
+VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c AS 'MODULE_PATHNAME', 'set_link_hook_wrapper';
 COMMENT ON FUNCTION credential_vault.set_link_hook(regprocedure) IS
-    'Registers the function (integration_id uuid, vault_secret_id uuid, linked boolean) -> void that the extension calls, in the same transaction and with the rights of the role registering it, whenever a secret starts (linked) or stops belonging to an integration. Its errors abort the operation; no_data_found means the integration does not exist.';
+    'Registers the function (integration_id uuid, vault_secret_id uuid, linked boolean) -> void, with its own search_path, that the extension calls, in the same transaction and with the rights of the role registering it (while that role holds EXECUTE on it), whenever a secret starts (linked) or stops belonging to an integration. Its errors abort the operation; no_data_found means the integration does not exist.';
 REVOKE ALL ON FUNCTION credential_vault.set_link_hook(regprocedure) FROM PUBLIC;
 "#)]
-fn set_link_hook(hook: pg_sys::Oid) {
+fn set_link_hook(hook: Option<pg_sys::Oid>) {
     crate::raise_on_error(|| {
+        let hook = hook.ok_or(Error::NullArgument("hook"))?;
         // SAFETY: the current user id of this backend.
         let registrant = unsafe { pg_sys::GetUserId() };
         as_owner(|| {
-            let valid = read_row(
-                "select exists (select from pg_catalog.pg_proc p \
-                   where p.oid = $1 and p.prokind = 'f' and not p.proretset \
-                     and p.prorettype = 'pg_catalog.void'::pg_catalog.regtype \
-                     and p.proargtypes = '2950 2950 16'::pg_catalog.oidvector)",
-                &[hook.into()],
-                |row| row.get::<bool>(1),
-            )?
-            .flatten();
-            if valid != Some(true) {
-                return Err(Error::InvalidLinkHook);
-            }
+            check_callback(hook, "2278", "2950 2950 16", Error::InvalidLinkHook)?;
             run(
                 "insert into credential_vault.link_hook (hook, registered_by) \
                  values ($1::pg_catalog.oid::pg_catalog.regprocedure, $2::pg_catalog.oid::pg_catalog.regrole) \
@@ -57,6 +71,62 @@ fn set_link_hook(hook: pg_sys::Oid) {
             )
         })
     })
+}
+
+/// Refuses a function to register unless it is a plain function returning `returns` (a type
+/// oid) from exactly `arguments` (an oidvector's text) and sets its own search_path: without
+/// one it would run under the calling function's path.
+fn check_callback(
+    function: pg_sys::Oid,
+    returns: &str,
+    arguments: &str,
+    invalid: Error,
+) -> Result<()> {
+    let verdict = read_row(
+        "select p.prokind = 'f' and not p.proretset \
+                and p.prorettype = $2::pg_catalog.oid and p.proargtypes = $3::pg_catalog.oidvector, \
+                exists (select from pg_catalog.unnest(p.proconfig) setting \
+                        where setting like 'search\\_path=%') \
+         from pg_catalog.pg_proc p where p.oid = $1",
+        &[function.into(), returns.into(), arguments.into()],
+        |row| Ok((row.get::<bool>(1)?, row.get::<bool>(2)?)),
+    )?;
+    match verdict {
+        Some((Some(true), Some(true))) => Ok(()),
+        Some((Some(true), _)) => Err(Error::CallbackWithoutSearchPath),
+        _ => Err(invalid),
+    }
+}
+
+/// Fails unless `function` exists (`missing` otherwise) and `role` holds EXECUTE on it, as a
+/// call from SQL would require (`denied` otherwise): fmgr, which calls the registered
+/// functions, checks no privilege, and a registration does not keep its function from being
+/// dropped.
+pub fn require_callable(
+    function: pg_sys::Oid,
+    role: pg_sys::Oid,
+    missing: Error,
+    denied: Error,
+) -> Result<()> {
+    // SAFETY: a syscache probe by oid, then a privilege check of a function that exists.
+    unsafe {
+        let exists = pg_sys::SearchSysCacheExists(
+            pg_sys::SysCacheIdentifier::PROCOID as i32,
+            function.into(),
+            0.into(),
+            0.into(),
+            0.into(),
+        );
+        if !exists {
+            return Err(missing);
+        }
+        if pg_sys::pg_proc_aclcheck(function, role, pg_sys::ACL_EXECUTE as pg_sys::AclMode)
+            != pg_sys::AclResult::ACLCHECK_OK
+        {
+            return Err(denied);
+        }
+    }
+    Ok(())
 }
 
 /// What the installed schema offers: 0.1.0 has no link hook table (the application's triggers
@@ -190,26 +260,18 @@ fn link_hook() -> Result<Option<LinkHook>> {
 
 /// Tells the application that secret `id` now belongs to `integration` (`linked`) or no longer
 /// does. The hook runs with the rights of the role that registered it, never the extension
-/// owner's; its errors (an integration that already has credentials, say) abort the operation,
+/// owner's, and only while that role holds EXECUTE on it; its errors (an integration that already has credentials, say) abort the operation,
 /// and its no_data_found (P0002) means the integration does not exist (PT404 for the caller).
 pub fn notify_link(integration: Uuid, id: Uuid, linked: bool) -> Result<()> {
     let Some(hook) = link_hook()? else {
         return Ok(());
     };
-    // A regprocedure column does not keep its function from being dropped.
-    // SAFETY: a syscache probe by oid.
-    let exists = unsafe {
-        pg_sys::SearchSysCacheExists(
-            pg_sys::SysCacheIdentifier::PROCOID as i32,
-            hook.function.into(),
-            0.into(),
-            0.into(),
-            0.into(),
-        )
-    };
-    if !exists {
-        return Err(Error::LinkHookUnusable);
-    }
+    require_callable(
+        hook.function,
+        hook.registrant,
+        Error::LinkHookUnusable,
+        Error::LinkHookNotPermitted,
+    )?;
     as_role(hook.registrant, || {
         let call = || {
             // SAFETY: the hook's signature (uuid, uuid, boolean) -> void was checked when it was

@@ -378,7 +378,7 @@ mod tests {
     fn authenticated_needs_the_authorizer_to_agree() {
         install_vault_standin();
         Spi::run(
-            "create function pg_temp.deny(uuid) returns boolean language sql as 'select false'",
+            "create function pg_temp.deny(uuid) returns boolean language sql set search_path = pg_catalog, pg_temp as 'select false'",
         )
         .unwrap();
         Spi::run("select credential_vault.set_authorizer('pg_temp.deny(uuid)')").unwrap();
@@ -391,7 +391,7 @@ mod tests {
     fn authenticated_may_store_when_the_authorizer_agrees() {
         install_vault_standin();
         Spi::run(
-            "create function public.allow_all(uuid) returns boolean language sql as 'select true'",
+            "create function public.allow_all(uuid) returns boolean language sql set search_path = pg_catalog, pg_temp as 'select true'",
         )
         .unwrap();
         Spi::run("select credential_vault.set_authorizer('public.allow_all(uuid)')").unwrap();
@@ -473,7 +473,7 @@ mod tests {
              create table public.link_calls (n serial, integration uuid, id uuid, linked boolean, called_as name);
              grant insert on public.link_calls to link_registrar;
              grant usage on sequence public.link_calls_n_seq to link_registrar;
-             create function public.record_link(uuid, uuid, boolean) returns void language sql
+             create function public.record_link(uuid, uuid, boolean) returns void language sql set search_path = pg_catalog, pg_temp
                as 'insert into public.link_calls (integration, id, linked, called_as) values ($1, $2, $3, current_user)';
              set local role link_registrar;
              select credential_vault.set_link_hook('public.record_link(uuid,uuid,boolean)');

@@ -2,8 +2,8 @@
 //! suite owns: the service-role round trip with the app's link and the audit in step; the
 //! extension's own role check, apart from any grant; stored secrets changed around the
 //! extension; errors free of Rust internals; the read audit; read-only transactions; secrets
-//! deleted around the extension and their repair; and registrations reaching backends that kept
-//! the old ones. Elsewhere: the role matrix with the app's grants and authorizer is
+//! deleted around the extension and their repair; registrations reaching backends that kept
+//! the old ones; and the registered callbacks failing closed. Elsewhere: the role matrix with the app's grants and authorizer is
 //! supabase/tests/03_credential_functions_test.sql's, every bad input is bad_input.rs's,
 //! plaintext on disk and in logs is leak_hunt.rs's, concurrent rotation is concurrency.rs's.
 //! Run with `scripts/harness/with-cluster -- cargo test -p credential-vault-tests --test extension`.
@@ -14,6 +14,7 @@ use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, audit_actions, call_as, canary, credential_link,
     credentials_json, error_text, integration_state, read_audit_roles, server_log, sqlstate,
 };
+use sqlx::Connection;
 use uuid::Uuid;
 
 /// Asserts that `result` is the catalogue's `expected`: its SQLSTATE, message, code (the
@@ -331,7 +332,8 @@ async fn a_new_registration_reaches_a_backend_that_kept_the_old_one() {
         "ok"
     );
     sqlx::raw_sql(
-        "create function public.deny_every_user(uuid) returns boolean language sql as 'select false';
+        "create function public.deny_every_user(uuid) returns boolean language sql
+           set search_path = pg_catalog, pg_temp as 'select false';
          select credential_vault.set_authorizer('public.deny_every_user(uuid)');",
     )
     .execute(&db.pool)
@@ -359,7 +361,7 @@ async fn a_new_registration_reaches_a_backend_that_kept_the_old_one() {
     sqlx::raw_sql(
         "create table public.link_notes (integration_id uuid, vault_secret_id uuid, linked boolean);
          create function public.note_link(uuid, uuid, boolean) returns void language sql
-           as 'insert into public.link_notes values ($1, $2, $3)';
+           set search_path = pg_catalog, pg_temp as 'insert into public.link_notes values ($1, $2, $3)';
          select credential_vault.set_link_hook('public.note_link(uuid, uuid, boolean)');",
     )
     .execute(&db.pool)
@@ -393,4 +395,80 @@ async fn a_new_registration_reaches_a_backend_that_kept_the_old_one() {
         "55000",
         "a dropped hook is refused, not called"
     );
+}
+
+/// The extension calls the app's functions only with rights a caller could use from SQL, and
+/// registers only functions that set their own search_path.
+#[tokio::test]
+async fn registered_callbacks_fail_closed() {
+    let (db, t, reference) = with_stored_credentials(&canary("callbacks")).await;
+    let integration = t.integration.to_string();
+    let body = credentials_json(&canary("callbacks-new"));
+    // The control: the admin may list while the authorizer is executable.
+    assert_eq!(
+        sqlstate(&db.call(&t.admin, LIST, &[&integration]).await),
+        "ok"
+    );
+
+    sqlx::raw_sql(
+        "revoke execute on function private.can_manage_integration(uuid) from authenticated",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    for (action, sql, args) in [
+        ("store", STORE, vec![integration.as_str(), body.as_str()]),
+        ("rotate", ROTATE, vec![reference.as_str(), body.as_str()]),
+        ("delete", DELETE, vec![reference.as_str()]),
+        ("list", LIST, vec![integration.as_str()]),
+    ] {
+        let result = db.call(&t.admin, sql, &args).await;
+        assert_catalogue_error(&result, Error::AuthorizerNotPermitted, action);
+    }
+
+    // The link hook runs as postgres, who registered it: without EXECUTE, nothing is written.
+    let before = RowCounts::of(&db.pool).await;
+    sqlx::raw_sql(
+        "revoke execute on function private.sync_integration_credential_link(uuid, uuid, boolean)
+           from postgres",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let rotated = db
+        .call(&Caller::ServiceRole, ROTATE, &[&reference, &body])
+        .await;
+    assert_catalogue_error(&rotated, Error::LinkHookNotPermitted, "rotate");
+    assert_eq!(RowCounts::of(&db.pool).await, before, "nothing changed");
+
+    let mut postgres = sqlx::PgConnection::connect_with(&db.postgres_options())
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "create function public.allow_without_path(uuid) returns boolean language sql
+           as 'select true';
+         create function public.link_without_path(uuid, uuid, boolean) returns void
+           language sql as 'select'",
+    )
+    .execute(&mut postgres)
+    .await
+    .unwrap();
+    for registration in [
+        "select credential_vault.set_authorizer('public.allow_without_path(uuid)')",
+        "select credential_vault.set_link_hook('public.link_without_path(uuid, uuid, boolean)')",
+    ] {
+        let result = sqlx::query(registration).execute(&mut postgres).await;
+        assert_catalogue_error(&result, Error::CallbackWithoutSearchPath, registration);
+    }
+    for (registration, argument) in [
+        ("select credential_vault.set_authorizer(null)", "authorizer"),
+        ("select credential_vault.set_link_hook(null)", "hook"),
+    ] {
+        let result = sqlx::query(registration).execute(&mut postgres).await;
+        assert_eq!(sqlstate(&result), "22004", "{registration}");
+        assert!(
+            error_text(&result).starts_with(&format!("{argument} must not be null")),
+            "{registration}"
+        );
+    }
 }
