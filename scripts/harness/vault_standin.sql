@@ -28,12 +28,14 @@ comment on table vault._standin_root_key is
 insert into vault._standin_root_key (key) values (extensions.gen_random_bytes(32));
 
 -- Crypto core -------------------------------------------------------------------------------
+-- Vault's crypto is C, out of reach of a caller's temporary types and tables, so the stand-in's
+-- own functions name pg_temp last; only create_secret and update_secret keep Vault's empty path.
 
 -- The real functions' argument checks, in their order and with their messages.
 create function vault._standin_check_args(caller text, message bytea, key_id bigint, context bytea, nonce bytea)
 returns void
 language plpgsql immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if message is null then
@@ -58,7 +60,7 @@ comment on function vault._standin_check_args(text, bytea, bigint, bytea, bytea)
 create function vault._standin_subkey(key_id bigint, context bytea, purpose bytea)
 returns bytea
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   root bytea := (select r.key from vault._standin_root_key r);
@@ -83,7 +85,7 @@ comment on function vault._standin_subkey(bigint, bytea, bytea) is
 create function vault._standin_tag(mac_key bytea, additional bytea, nonce bytea, message bytea)
 returns bytea
 language sql immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select extensions.hmac(
     int4send(coalesce(octet_length(nonce), 0)) || coalesce(nonce, ''::bytea)
@@ -98,7 +100,7 @@ comment on function vault._standin_tag(bytea, bytea, bytea, bytea) is
 create function vault._standin_xor_keystream(enc_key bytea, tag bytea, data bytea)
 returns bytea
 language sql immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   with keystream(bytes) as (
     select string_agg(extensions.hmac(tag || int4send(block), enc_key, 'sha256'), ''::bytea order by block)
@@ -117,7 +119,7 @@ comment on function vault._standin_xor_keystream(bytea, bytea, bytea) is
 create function vault._standin_seal(message bytea, additional bytea, key_id bigint, context bytea, nonce bytea)
 returns bytea
 language plpgsql stable security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   tag bytea;
@@ -133,7 +135,7 @@ comment on function vault._standin_seal(bytea, bytea, bigint, bytea, bytea) is
 create function vault._standin_open(message bytea, additional bytea, key_id bigint, context bytea, nonce bytea)
 returns bytea
 language plpgsql stable security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   tag bytea;

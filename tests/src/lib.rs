@@ -332,16 +332,19 @@ impl Tenants {
 }
 
 /// The SQL API's calls as an application makes them, every argument a bind parameter; each
-/// returns text (a reference, or the credentials as JSON text).
+/// returns text (a reference, or the credentials as JSON text). The casts name pg_catalog's
+/// text: the hijack test's sessions hold a temporary type named text.
 pub mod api {
-    pub const STORE: &str =
-        "select vault_secret_id::text from public.vault_store_integration_credentials($1, $2)";
-    pub const RETRIEVE: &str = "select public.vault_retrieve_integration_credentials($1)::text";
-    pub const ROTATE: &str =
-        "select vault_secret_id::text from public.vault_rotate_integration_credentials($1, $2)";
-    pub const DELETE: &str = "select public.vault_delete_integration_credentials($1)::text";
-    pub const LIST: &str =
-        "select vault_secret_id::text from public.vault_list_integration_credentials($1)";
+    pub const STORE: &str = "select vault_secret_id::pg_catalog.text \
+         from public.vault_store_integration_credentials($1, $2)";
+    pub const RETRIEVE: &str =
+        "select public.vault_retrieve_integration_credentials($1)::pg_catalog.text";
+    pub const ROTATE: &str = "select vault_secret_id::pg_catalog.text \
+         from public.vault_rotate_integration_credentials($1, $2)";
+    pub const DELETE: &str =
+        "select public.vault_delete_integration_credentials($1)::pg_catalog.text";
+    pub const LIST: &str = "select vault_secret_id::pg_catalog.text \
+         from public.vault_list_integration_credentials($1)";
 }
 
 /// Credentials holding `secret`, as the JSON text the API takes.
