@@ -128,7 +128,8 @@ begin
     -- Not a setting either: functions that run with their owner's rights and look up tables and
     -- types in the caller's temporary schema first.
     setting := 'security definer search_path';
-    select coalesce(pg_catalog.string_agg(p.oid::pg_catalog.regprocedure::text, ', ' order by 1), 'none')
+    select coalesce(pg_catalog.string_agg(p.oid::pg_catalog.regprocedure::text, ', '
+                                           order by p.oid::pg_catalog.regprocedure::text), 'none')
       into current_value
     from pg_catalog.pg_proc p
     join pg_catalog.pg_namespace n on n.oid = p.pronamespace

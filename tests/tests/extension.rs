@@ -472,3 +472,63 @@ async fn registered_callbacks_fail_closed() {
         );
     }
 }
+
+/// `credential_vault.logging_posture()`'s row for `setting`: its value and whether it is at risk.
+async fn posture(db: &TestDatabase, setting: &str) -> (String, bool) {
+    sqlx::query_as(
+        "select current_value, at_risk from credential_vault.logging_posture() where setting = $1",
+    )
+    .bind(setting)
+    .fetch_one(&db.pool)
+    .await
+    .expect("read the posture")
+}
+
+/// The posture check names the roles that can read Vault's plaintext around the read audit (on
+/// Supabase, Vault's own grants give postgres and service_role that), and revoking those grants
+/// closes the way without breaking the extension, which reads as its own owner. It also names
+/// SECURITY DEFINER functions whose search_path does not put pg_temp last: Vault's own two here,
+/// never the extension's or the app's.
+#[tokio::test]
+async fn the_posture_check_names_what_goes_around_the_extension() {
+    let (db, _, reference) = with_stored_credentials(&canary("posture")).await;
+    // Roles are the cluster's: other tests' logins in service_role are listed too.
+    let (readers, at_risk) = posture(&db, "vault.decrypted_secrets readers").await;
+    let readers: Vec<&str> = readers.split(", ").collect();
+    assert!(
+        at_risk && readers.contains(&"postgres") && readers.contains(&"service_role"),
+        "{readers:?}"
+    );
+    sqlx::raw_sql(
+        "revoke select on vault.decrypted_secrets from postgres, service_role cascade;
+         revoke execute on function vault._crypto_aead_det_decrypt(bytea, bytea, bigint, bytea, bytea)
+           from postgres, service_role cascade",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        posture(&db, "vault.decrypted_secrets readers").await,
+        ("none".to_owned(), false)
+    );
+    let read = db.call(&Caller::ServiceRole, RETRIEVE, &[&reference]).await;
+    assert_eq!(sqlstate(&read), "ok", "the extension still reads");
+
+    let vaults_own =
+        "vault.create_secret(text,text,text,uuid), vault.update_secret(uuid,text,text,text,uuid)";
+    assert_eq!(
+        posture(&db, "security definer search_path").await,
+        (vaults_own.to_owned(), true)
+    );
+    sqlx::raw_sql(
+        "create function public.unsafe_definer() returns void language sql security definer
+           set search_path = '' as 'select'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        posture(&db, "security definer search_path").await.0,
+        format!("public.unsafe_definer(), {vaults_own}")
+    );
+}
