@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use credential_vault_contract::{check_credentials, parse_id};
+use credential_vault_contract::{VaultVersion, check_credentials, parse_id};
 use pgrx::prelude::*;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -209,24 +209,28 @@ pub fn forget_vault() {
     VAULT_CHECKED.store(false, Ordering::Relaxed);
 }
 
-/// Vault's objects are looked up once per backend; a missing Vault is a clear error instead of
-/// "relation does not exist".
+/// Vault's objects are looked up once per backend; a missing or too old Vault is a clear error
+/// instead of "relation does not exist".
 pub fn require_vault() -> Result<()> {
     if VAULT_CHECKED.load(Ordering::Relaxed) {
         return Ok(());
     }
-    let present = read_row(
+    let (present, installed) = read_row(
         "select to_regclass('vault.secrets') is not null \
             and to_regclass('vault.decrypted_secrets') is not null \
-            and to_regprocedure('vault._crypto_aead_det_encrypt(bytea,bytea,bigint,bytea,bytea)') is not null",
+            and to_regprocedure('vault._crypto_aead_det_encrypt(bytea,bytea,bigint,bytea,bytea)') is not null, \
+         (select extversion from pg_catalog.pg_extension where extname = 'supabase_vault')",
         &[],
-        |row| row.get::<bool>(1),
-    )?;
-    if present == Some(Some(true)) {
-        VAULT_CHECKED.store(true, Ordering::Relaxed);
-        Ok(())
-    } else {
-        Err(Error::VaultMissing)
+        |row| Ok((row.get::<bool>(1)?, row.get::<String>(2)?)),
+    )?
+    .ok_or(Error::StatementFailed)?;
+    match (present, installed) {
+        (Some(true), _) => {
+            VAULT_CHECKED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        (_, Some(version)) => Err(Error::VaultUnsupported(VaultVersion::parse(&version))),
+        _ => Err(Error::VaultMissing),
     }
 }
 

@@ -157,8 +157,8 @@ impl From<ContractError> for VaultError {
             RoleNotAllowed(_) | AuthorizerNotPermitted => VaultError::PermissionDenied,
             IntegrationNotFound | CredentialsNotFound => VaultError::NotFound,
             ConcurrentChange => VaultError::Conflict,
-            VaultMissing | VaultRoundTripFailed | NoAuthorizer | LinkHookUnusable
-            | LinkHookNotPermitted | ReadOnly => VaultError::Misconfigured,
+            VaultMissing | VaultUnsupported(_) | VaultRoundTripFailed | NoAuthorizer
+            | LinkHookUnusable | LinkHookNotPermitted | ReadOnly => VaultError::Misconfigured,
             StoredCredentialsCorrupt
             | InvalidLinkHook
             | InvalidAuthorizer

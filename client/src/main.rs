@@ -22,8 +22,8 @@ use zeroize::Zeroizing;
 const EXIT_CODES: [&str; 14] = [
     "success",
     "the output could not be written",
-    "usage: bad arguments, no or invalid database URL, unreadable credentials input",
-    "invalid input (credentials or id refused by the client or the server)",
+    "usage: bad arguments (an id that is not a UUID too), no or invalid database URL, unreadable credentials input",
+    "invalid input (credentials refused by the client or the server)",
     "not found or not accessible",
     "conflict: changed concurrently; re-read the reference and retry",
     "permission denied",
@@ -32,7 +32,7 @@ const EXIT_CODES: [&str; 14] = [
     "vault unavailable (worth retrying later)",
     "unexpected database error",
     "no secure connection (TLS refused by the server, or its certificate failed sslmode)",
-    "vault not configured for this call (Vault missing, no authorizer, link hook unusable, read-only server)",
+    "vault not configured for this call (Vault missing or too old, no authorizer, link hook unusable, read-only server)",
     "invalid user claims",
 ];
 

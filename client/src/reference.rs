@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use credential_vault_contract::Error as ContractError;
+use credential_vault_contract::parse_id;
 
 use crate::error::VaultError;
 
@@ -32,16 +32,16 @@ macro_rules! uuid_newtype {
             }
         }
 
-        /// Accepts any form [`Uuid::parse_str`] accepts; the id is always sent in the
-        /// canonical hyphenated form. Refused with the contract's `NotAUuid`, naming the SQL
-        /// argument the id is passed as.
+        /// Accepts what the server accepts, by the contract's own rule: the hyphenated
+        /// 36-character form, in either case (braces, URNs and bare hex are refused). Refused
+        /// with the contract's `NotAUuid`, naming the SQL argument the id is passed as.
         impl FromStr for $name {
             type Err = VaultError;
 
             fn from_str(text: &str) -> Result<Self, VaultError> {
-                Uuid::parse_str(text)
+                parse_id($argument, Some(text))
                     .map(Self)
-                    .map_err(|_| VaultError::Validation(ContractError::NotAUuid($argument)))
+                    .map_err(VaultError::Validation)
             }
         }
 
@@ -63,6 +63,10 @@ uuid_newtype! {
     /// let id: IntegrationId = "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c".parse().unwrap();
     /// assert_eq!(id.to_string(), "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c");
     /// assert!("not-a-uuid".parse::<IntegrationId>().is_err());
+    /// // Forms the server refuses, the client refuses too.
+    /// assert!("{3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c}".parse::<IntegrationId>().is_err());
+    /// assert!("urn:uuid:3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c".parse::<IntegrationId>().is_err());
+    /// assert!("3f1c2a9e5b7d4e219a0c1d2e3f4a5b6c".parse::<IntegrationId>().is_err());
     /// ```
     IntegrationId, "integration_id"
 }

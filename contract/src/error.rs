@@ -2,7 +2,9 @@
 //! (never any part of the input), SQLSTATE, HTTP status through the API gateway, hint and code.
 //! README.md's SQLSTATE table shows the same catalogue; a test below holds the two together.
 
-use crate::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
+use std::fmt;
+
+use crate::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES, MIN_VAULT_VERSION};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum Error {
@@ -45,6 +47,9 @@ pub enum Error {
     ConcurrentChange,
     #[error("Supabase Vault is not installed in this database")]
     VaultMissing,
+    /// Vault is installed, but older than the extension needs.
+    #[error("Supabase Vault {0} is installed; credential_vault needs {MIN_VAULT_VERSION} or later")]
+    VaultUnsupported(VaultVersion),
     #[error("Vault could not read back the encrypted credentials; nothing was stored")]
     VaultRoundTripFailed,
     #[error("no integration authorizer is registered")]
@@ -82,7 +87,7 @@ pub enum Error {
 impl Error {
     /// Every variant once, parameters shown as README's table shows them. A client's
     /// [`Error::from_server`] gives these values back.
-    pub const CATALOGUE: [Error; 29] = {
+    pub const CATALOGUE: [Error; 30] = {
         use Error::*;
         [
             NullArgument("<argument>"),
@@ -102,6 +107,7 @@ impl Error {
             CredentialsNotFound,
             ConcurrentChange,
             VaultMissing,
+            VaultUnsupported(VaultVersion::Placeholder),
             VaultRoundTripFailed,
             NoAuthorizer,
             StoredCredentialsCorrupt,
@@ -140,6 +146,7 @@ impl Error {
             CredentialsNotFound => "credentials_not_found",
             ConcurrentChange => "concurrent_change",
             VaultMissing => "vault_missing",
+            VaultUnsupported(_) => "vault_unsupported",
             VaultRoundTripFailed => "vault_round_trip_failed",
             NoAuthorizer => "no_authorizer",
             StoredCredentialsCorrupt => "stored_credentials_corrupt",
@@ -178,8 +185,8 @@ impl Error {
             RoleNotAllowed(_) | AuthorizerNotPermitted => "42501",
             IntegrationNotFound | CredentialsNotFound => "PT404",
             ConcurrentChange => "PT409",
-            VaultMissing | VaultRoundTripFailed | NoAuthorizer | LinkHookUnusable
-            | LinkHookNotPermitted => "55000",
+            VaultMissing | VaultUnsupported(_) | VaultRoundTripFailed | NoAuthorizer
+            | LinkHookUnusable | LinkHookNotPermitted => "55000",
             StoredCredentialsCorrupt => "XX001",
             ReadOnly => "25006",
             NoStrongRandom => "58000",
@@ -211,6 +218,9 @@ impl Error {
                 Some("list the integration's credentials and retry with the current reference")
             }
             VaultMissing => Some("create extension supabase_vault, then retry"),
+            VaultUnsupported(_) => Some(
+                "alter extension supabase_vault update (after installing a newer Vault), then retry",
+            ),
             NoAuthorizer => Some("register one with credential_vault.set_authorizer(regprocedure)"),
             ReadOnly => Some(
                 "store, rotate and delete on the primary; a read replica serves retrieve and list",
@@ -245,6 +255,39 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The version of an installed Vault, as [`Error::VaultUnsupported`] reports it: a version
+/// number needs no allocation, so the error stays a plain value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VaultVersion {
+    /// `<version>`: the catalogue's and the client's stand-in for the number, which the server
+    /// sends in the message only.
+    Placeholder,
+    /// A version that is not three numbers.
+    Unknown,
+    Found(u16, u16, u16),
+}
+
+impl VaultVersion {
+    /// `extversion` as `pg_extension` holds it.
+    pub fn parse(text: &str) -> VaultVersion {
+        let numbers: Vec<Option<u16>> = text.split('.').map(|n| n.parse().ok()).collect();
+        match numbers[..] {
+            [Some(major), Some(minor), Some(patch)] => VaultVersion::Found(major, minor, patch),
+            _ => VaultVersion::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for VaultVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VaultVersion::Placeholder => f.write_str("<version>"),
+            VaultVersion::Unknown => f.write_str("of an unknown version"),
+            VaultVersion::Found(major, minor, patch) => write!(f, "{major}.{minor}.{patch}"),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -291,6 +334,17 @@ mod tests {
         assert_eq!(Error::RoleNotAllowed("store").http_status(false), 403);
         assert_eq!(Error::EmptyValue.http_status(false), 400);
         assert_eq!(Error::VaultMissing.http_status(false), 500);
+    }
+
+    #[test]
+    fn an_unsupported_vault_is_reported_with_the_version_found_and_needed() {
+        assert_eq!(
+            Error::VaultUnsupported(VaultVersion::parse("0.2.8")).to_string(),
+            format!(
+                "Supabase Vault 0.2.8 is installed; credential_vault needs {MIN_VAULT_VERSION} or later"
+            )
+        );
+        assert_eq!(VaultVersion::parse("0.2.8-custom"), VaultVersion::Unknown);
     }
 
     #[test]

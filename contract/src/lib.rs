@@ -6,7 +6,7 @@
 mod error;
 mod validate;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, VaultVersion};
 pub use validate::{check_credentials, parse_id};
 
 /// The most bytes the credentials JSON text may take, as sent to the server.
@@ -14,3 +14,7 @@ pub const MAX_CREDENTIALS_BYTES: usize = 65_536;
 
 /// The most entries one set of credentials may have.
 pub const MAX_ENTRIES: usize = 64;
+
+/// The oldest Supabase Vault the extension works with: 0.3.0 brought Vault's own
+/// `vault._crypto_aead_det_encrypt`, which the extension encrypts with; 0.2.x was built on pgsodium.
+pub const MIN_VAULT_VERSION: &str = "0.3.0";

@@ -8,7 +8,7 @@
 //! plaintext on disk and in logs is leak_hunt.rs's, concurrent rotation is concurrency.rs's.
 //! Run with `scripts/harness/with-cluster -- cargo test -p credential-vault-tests --test extension`.
 
-use credential_vault_contract::Error;
+use credential_vault_contract::{Error, VaultVersion};
 use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
 use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, audit_actions, call_as, canary, credential_link,
@@ -531,4 +531,43 @@ async fn the_posture_check_names_what_goes_around_the_extension() {
         posture(&db, "security definer search_path").await.0,
         format!("public.unsafe_definer(), {vaults_own}")
     );
+}
+
+/// A Vault older than 0.3.0 (0.2.x, on older images, encrypts through pgsodium and has no
+/// `vault._crypto_aead_det_encrypt`) is refused with the version found and the one needed.
+#[tokio::test]
+async fn an_old_vault_is_refused_with_the_version_found_and_needed() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    // What 0.2.8 looks like to the extension: the function missing, the version it reports. The
+    // stand-in is no extension, so it gets the catalog row an installed Vault has.
+    sqlx::raw_sql(
+        "do $$
+         begin
+           if exists (select from pg_extension where extname = 'supabase_vault') then
+             alter extension supabase_vault
+               drop function vault._crypto_aead_det_encrypt(bytea, bytea, bigint, bytea, bytea);
+             update pg_extension set extversion = '0.2.8' where extname = 'supabase_vault';
+           else
+             insert into pg_extension (oid, extname, extowner, extnamespace, extrelocatable, extversion)
+             select (select max(oid::int8) + 1000 from pg_extension)::oid, 'supabase_vault',
+                    'supabase_admin'::regrole, 'vault'::regnamespace, false, '0.2.8';
+           end if;
+           drop function vault._crypto_aead_det_encrypt(bytea, bytea, bigint, bytea, bytea);
+         end
+         $$",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let body = credentials_json(&canary("old-vault"));
+    let stored = db
+        .call(
+            &Caller::ServiceRole,
+            STORE,
+            &[&t.integration.to_string(), &body],
+        )
+        .await;
+    let expected = Error::VaultUnsupported(VaultVersion::Found(0, 2, 8));
+    assert_catalogue_error(&stored, expected, "store");
 }
