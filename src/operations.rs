@@ -534,8 +534,14 @@ mod tests {
             count("select count(*) from vault.secrets where secret like '%pgtest-canary%'"),
             0
         );
-        assert_eq!(count("select count(distinct nonce) from vault.secrets"), STORES);
-        assert_eq!(count("select count(distinct secret) from vault.secrets"), STORES);
+        assert_eq!(
+            count("select count(distinct nonce) from vault.secrets"),
+            STORES
+        );
+        assert_eq!(
+            count("select count(distinct secret) from vault.secrets"),
+            STORES
+        );
         assert_eq!(
             count(
                 "select count(*) from vault.decrypted_secrets where decrypted_secret like '%pgtest-canary-7f3a%'"

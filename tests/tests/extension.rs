@@ -12,7 +12,8 @@ use credential_vault_contract::{Error, VaultVersion};
 use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
 use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, audit_actions, call_as, canary, credential_link,
-    credentials_json, error_text, integration_state, read_audit_roles, server_log, sqlstate,
+    credentials_json, error_text, impersonate, integration_state, read_audit_roles, server_log,
+    sqlstate,
 };
 use sqlx::Connection;
 use uuid::Uuid;
@@ -198,13 +199,32 @@ async fn a_read_is_audited_in_the_server_log_through_a_rollback_and_stays_a_read
     let (db, t, reference) = with_stored_credentials(&secret).await;
     let rows_before = RowCounts::of(&db.pool).await;
 
-    let mut tx = db.begin_as(&Caller::ServiceRole).await;
+    // Every LOG line would carry its statement, so the record must hide it; a LOG line of the
+    // caller's own is the control that would show it.
+    let mut tx = db.pool.begin().await.unwrap();
+    let pid: i32 = sqlx::query_scalar(
+        "select pg_backend_pid() from set_config('log_min_error_statement', 'log', true)",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    impersonate(&mut tx, &Caller::ServiceRole).await.unwrap();
     let read: String = sqlx::query_scalar(RETRIEVE)
         .bind(&reference)
         .fetch_one(&mut *tx)
         .await
         .unwrap();
     assert!(read.contains(&secret));
+    let control = canary("read-audit-control");
+    sqlx::query("select set_config('cv.control', $1, true)")
+        .bind(&control)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::raw_sql("do $$ begin raise log '%', current_setting('cv.control'); end $$")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let xid: Option<String> = sqlx::query_scalar("select pg_current_xact_id_if_assigned()::text")
         .fetch_one(&mut *tx)
         .await
@@ -235,6 +255,23 @@ async fn a_read_is_audited_in_the_server_log_through_a_rollback_and_stays_a_read
         "the record names the integration and auth.uid(): {record}"
     );
     assert!(!log.contains(&secret), "no value reaches the server log");
+    // This backend's lines: the control's message comes with its statement, the record's not.
+    let own: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(&format!("[{pid}]")))
+        .collect();
+    let has_statement = |needle: &str| {
+        let at = own.iter().position(|line| line.contains(needle)).unwrap();
+        own[at + 1..]
+            .iter()
+            .take_while(|line| !line.contains(" LOG:  "))
+            .any(|line| line.contains(" STATEMENT:  "))
+    };
+    assert!(has_statement(&control), "the control's statement is logged");
+    assert!(
+        !has_statement("credential_vault audit: action=retrieve"),
+        "the record hides its statement"
+    );
 }
 
 #[tokio::test]
