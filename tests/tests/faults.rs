@@ -7,8 +7,9 @@
 //! This suite owns what terminations and crashes leave behind.
 //!
 //! The crash test restarts the cluster, which every test sharing it would notice, so it is
-//! ignored by default; run it alone, in a cluster of its own:
-//! `scripts/harness/with-cluster -- cargo test -p credential-vault-tests --test faults -- --ignored --nocapture`
+//! ignored by default; run it alone, in a durable cluster of its own (it refuses to run with
+//! fsync or synchronous commit off, which would make its verdict say nothing of durability):
+//! `scripts/harness/with-cluster --durable -- cargo test -p credential-vault-tests --test faults -- --ignored --nocapture`
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -322,6 +323,23 @@ async fn store_until_failure(
 #[ignore = "restarts the cluster: run alone"]
 async fn stores_acknowledged_before_an_immediate_stop_survive_it_whole() {
     let db = TestDatabase::new().await;
+    let durability: Vec<(String, String)> = sqlx::query_as(
+        "select name, setting from pg_settings
+         where name in ('fsync', 'full_page_writes', 'synchronous_commit') order by name",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let on = |name: &str| (name.to_owned(), "on".to_owned());
+    assert_eq!(
+        durability,
+        [
+            on("fsync"),
+            on("full_page_writes"),
+            on("synchronous_commit")
+        ],
+        "a durability test needs a durable server: scripts/harness/with-cluster --durable"
+    );
     let tenants = Tenants::create(&db.pool).await;
     let mut sent: Vec<Store> = Vec::new();
     for crash in 0..CRASHES {
