@@ -532,9 +532,10 @@ async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
         retrieved.get("api_key").map(|v| v.expose_secret()) == Some(new_value.as_str()),
         "the new value came back"
     );
+    // The old secret is kept, restorable, for the recovery window.
     assert_eq!(
         f.state().await,
-        (1, 1, 2, Some(new.vault_secret_id().as_uuid()))
+        (2, 2, 2, Some(new.vault_secret_id().as_uuid()))
     );
     let again = credentials(&f.leaks.secret("rotate-again"));
     for (what, result) in [
@@ -569,7 +570,8 @@ async fn delete_removes_the_credentials_and_frees_the_integration() {
     let deleted = vault.delete(reference.vault_secret_id()).await;
     f.leaks.shown("delete", deleted).expect("delete");
 
-    assert_eq!(f.state().await, (0, 0, 2, None));
+    // Kept, restorable, for the recovery window; no longer linked nor listed.
+    assert_eq!(f.state().await, (1, 1, 2, None));
     let listed = f.leaks.shown("list", vault.list(f.integration()).await);
     assert_eq!(listed.unwrap(), []);
     f.leaks.expect_error(
@@ -1123,7 +1125,11 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
         .shown("delete_with", deleted)
         .expect("an admin may delete");
     tx.commit().await.unwrap();
-    assert_eq!(f.state().await, (0, 0, 2, None));
+    assert_eq!(
+        f.state().await,
+        (1, 1, 2, None),
+        "kept for the recovery window"
+    );
     assert_eq!(
         audit_actions(&f.db.pool).await,
         ["store:authenticated", "delete:authenticated"]
@@ -1408,8 +1414,10 @@ async fn concurrent_calls_in_both_contexts_all_succeed_as_the_role_asked_for() {
             ("service_role".to_owned(), (SERVICE_WORKERS * 3) as i64)
         ]
     );
+    // Each store was rotated and then deleted: two kept versions each, for the recovery window.
+    let kept = ((SERVICE_WORKERS + USER_ROUNDS) * 2) as i64;
     let left = credential_vault_tests::RowCounts::of(&f.db.pool).await;
-    assert_eq!((left.vault_secrets, left.credentials), (0, 0));
+    assert_eq!((left.vault_secrets, left.credentials), (kept, kept));
     f.finish();
 }
 

@@ -345,6 +345,14 @@ pub mod api {
         "select public.vault_delete_integration_credentials($1)::pg_catalog.text";
     pub const LIST: &str = "select vault_secret_id::pg_catalog.text \
          from public.vault_list_integration_credentials($1)";
+    pub const VERSIONS: &str = "select vault_secret_id::pg_catalog.text || ' ' || state \
+         from public.vault_list_integration_credential_versions($1)";
+    pub const RESTORE: &str = "select vault_secret_id::pg_catalog.text \
+         from public.vault_restore_integration_credentials($1)";
+    pub const DESTROY: &str =
+        "select public.vault_destroy_integration_credentials($1)::pg_catalog.text";
+    pub const STORE_EXPIRING: &str = "select vault_secret_id::pg_catalog.text \
+         from public.vault_store_integration_credentials($1, $2, $3)";
 }
 
 /// Credentials holding `secret`, as the JSON text the API takes.

@@ -155,6 +155,12 @@ fn json(text: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intact() {
     let db = TestDatabase::new().await;
+    // No recovery window: the rotation destroys the old secret in its own transaction, the path
+    // whose stop points are below (with a window it only marks the old one kept).
+    sqlx::raw_sql("select credential_vault.set_recovery_window('0')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let integration = Tenants::create(&db.pool).await.integration;
     let original = credentials_json(&canary("original"));
     let reference = db.store(integration, &original).await;

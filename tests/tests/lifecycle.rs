@@ -5,20 +5,14 @@
 //! Run with `scripts/harness/with-cluster -- cargo test -p credential-vault-tests --test lifecycle`.
 
 use credential_vault_contract::Error;
-use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
+use credential_vault_tests::api::{
+    DELETE, DESTROY, LIST, RESTORE, RETRIEVE, ROTATE, STORE, STORE_EXPIRING, VERSIONS,
+};
 use credential_vault_tests::{
     Caller, Tenants, TestDatabase, audit_actions, canary, credential_link, credentials_json,
     error_text, sqlstate,
 };
 use uuid::Uuid;
-
-const VERSIONS: &str = "select vault_secret_id::pg_catalog.text || ' ' || state \
-     from public.vault_list_integration_credential_versions($1)";
-const RESTORE: &str = "select vault_secret_id::pg_catalog.text \
-     from public.vault_restore_integration_credentials($1)";
-const DESTROY: &str = "select public.vault_destroy_integration_credentials($1)::pg_catalog.text";
-const STORE_EXPIRING: &str = "select vault_secret_id::pg_catalog.text \
-     from public.vault_store_integration_credentials($1, $2, $3)";
 
 async fn vault_secrets(db: &TestDatabase) -> i64 {
     sqlx::query_scalar("select count(*) from vault.secrets")
