@@ -52,9 +52,11 @@ comment on table credential_vault.audit_log is
 
 -- The one meeting point with the application's schema: a function (integration_id uuid) -> boolean
 -- that says whether the calling `authenticated` user may manage the integration.
+-- Kept by name (its signature, qualified), resolved when used: pg_upgrade keeps no function oid,
+-- and refuses a regprocedure column.
 create table credential_vault.authorizer (
     singleton boolean primary key default true check (singleton),
-    authorizer regprocedure not null
+    authorizer text not null
 );
 comment on table credential_vault.authorizer is
     'The registered authorizer (see credential_vault.set_authorizer). At most one row.';
@@ -63,7 +65,7 @@ comment on table credential_vault.authorizer is
 -- belonging to an integration, and the role it runs as (see credential_vault.set_link_hook).
 create table credential_vault.link_hook (
     singleton boolean primary key default true check (singleton),
-    hook regprocedure not null,
+    hook text not null,
     registered_by regrole not null
 );
 comment on table credential_vault.link_hook is

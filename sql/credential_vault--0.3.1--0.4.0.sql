@@ -1,4 +1,4 @@
--- credential_vault 0.3.1 -> 0.4.0: the credential lifecycle.
+-- credential_vault 0.3.1 -> 0.4.0: the credential lifecycle, and the registrations pg_upgrade keeps.
 -- * Versions and a recovery window: rotate, delete and restore keep the replaced secret as a
 --   kept version (state previous or deleted) until destroy_after, set from the database's
 --   recovery window (credential_vault.settings, set_recovery_window; 7 days when unset; 0
@@ -10,7 +10,22 @@
 -- * Rotation due dates: store and rotate take an expires_at in a three-argument form (the
 --   two-argument forms stay, so that existing calls and grants keep working), and
 --   rotation_report() lists what is due.
+-- * pg_upgrade: the registrations are kept by name (the function's qualified signature) and
+--   resolved when used, instead of in regprocedure columns, which pg_upgrade refuses.
 -- Released: never edit this file; a further change ships as a new version.
+
+-- Names printed with nothing on the search path, so every one comes qualified.
+select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+alter table credential_vault.authorizer add column authorizer_name text;
+update credential_vault.authorizer set authorizer_name = authorizer::pg_catalog.text;
+alter table credential_vault.authorizer drop column authorizer;
+alter table credential_vault.authorizer rename column authorizer_name to authorizer;
+alter table credential_vault.authorizer alter column authorizer set not null;
+alter table credential_vault.link_hook add column hook_name text;
+update credential_vault.link_hook set hook_name = hook::pg_catalog.text;
+alter table credential_vault.link_hook drop column hook;
+alter table credential_vault.link_hook rename column hook_name to hook;
+alter table credential_vault.link_hook alter column hook set not null;
 
 alter table credential_vault.credentials
     add column state text not null default 'current'

@@ -158,13 +158,40 @@ pub fn acting_role() -> String {
 }
 
 /// Runs `f` with the rights of the extension's owner, restoring the caller's identity afterwards.
+/// Every statement on the extension's tables runs here, so this is where an outdated schema is
+/// refused.
 pub fn as_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
-    as_role(extension_owner()?, f)
+    as_role(extension_owner()?, || {
+        require_current_schema()?;
+        f()
+    })
 }
 
 thread_local! {
     /// The extension's owner, as last looked up in this backend.
     static OWNER: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
+    /// Whether the installed extension is this library's version, as last looked up.
+    static SCHEMA_CURRENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The library serves the schema of its own version only: between installing a new library and
+/// `ALTER EXTENSION credential_vault UPDATE`, a call is refused with a clear error instead of
+/// failing on what the older schema lacks.
+fn require_current_schema() -> Result<()> {
+    if SCHEMA_CURRENT.get() {
+        return Ok(());
+    }
+    let current = read_row(
+        "select extversion = $1 from pg_catalog.pg_extension where extname = 'credential_vault'",
+        &[env!("CARGO_PKG_VERSION").into()],
+        |row| row.get::<bool>(1),
+    )?
+    .flatten();
+    if current != Some(true) {
+        return Err(Error::SchemaOutdated);
+    }
+    SCHEMA_CURRENT.set(true);
+    Ok(())
 }
 
 /// The extension's owner, looked up once per backend and again after any relation cache
@@ -184,10 +211,12 @@ fn extension_owner() -> Result<pg_sys::Oid> {
     Ok(owner)
 }
 
-/// Dropping, re-creating or re-owning the extension invalidates its tables' relation cache
-/// entries, in this backend and in every other, so any such invalidation drops the cached owner.
+/// Dropping, re-creating, re-owning or updating the extension invalidates its tables' relation
+/// cache entries, in this backend and in every other, so any such invalidation drops the cached
+/// owner and version check.
 pub fn forget_owner() {
     OWNER.set(None);
+    SCHEMA_CURRENT.set(false);
 }
 
 /// Runs `f` with the rights of `role`, the way SECURITY DEFINER does, restoring the caller's

@@ -7,7 +7,7 @@
 //!
 //! Each backend keeps what it read of the registrations until a relation cache invalidation,
 //! which the extension's own triggers on the two tables send to every backend when a change
-//! commits (from 0.3.0 on; on an older schema nothing is kept).
+//! commits.
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
@@ -38,7 +38,7 @@ fn set_authorizer(authorizer: Option<pg_sys::Oid>) {
             check_callback(authorizer, "16", "2950", Error::InvalidAuthorizer)?;
             run(
                 "insert into credential_vault.authorizer (authorizer) \
-                 values ($1::pg_catalog.oid::pg_catalog.regprocedure) \
+                 values ($1::pg_catalog.oid::pg_catalog.regprocedure::pg_catalog.text) \
                  on conflict (singleton) do update set authorizer = excluded.authorizer",
                 &[authorizer.into()],
             )
@@ -64,7 +64,8 @@ fn set_link_hook(hook: Option<pg_sys::Oid>) {
             check_callback(hook, "2278", "2950 2950 16", Error::InvalidLinkHook)?;
             run(
                 "insert into credential_vault.link_hook (hook, registered_by) \
-                 values ($1::pg_catalog.oid::pg_catalog.regprocedure, $2::pg_catalog.oid::pg_catalog.regrole) \
+                 values ($1::pg_catalog.oid::pg_catalog.regprocedure::pg_catalog.text, \
+                         $2::pg_catalog.oid::pg_catalog.regrole) \
                  on conflict (singleton) do update \
                    set hook = excluded.hook, registered_by = excluded.registered_by",
                 &[hook.into(), registrant.into()],
@@ -129,14 +130,6 @@ pub fn require_callable(
     Ok(())
 }
 
-/// What the installed schema offers: 0.1.0 has no link hook table (the application's triggers
-/// did the linking), 0.2.0 has no triggers announcing changes to the registrations.
-#[derive(Clone, Copy)]
-struct Schema {
-    link_hook_table: bool,
-    announces_changes: bool,
-}
-
 #[derive(Clone, Copy)]
 struct LinkHook {
     function: pg_sys::Oid,
@@ -144,7 +137,6 @@ struct LinkHook {
 }
 
 thread_local! {
-    static SCHEMA: Cell<Option<Schema>> = const { Cell::new(None) };
     static AUTHORIZER: Cell<Option<Option<pg_sys::Oid>>> = const { Cell::new(None) };
     static LINK_HOOK: Cell<Option<Option<LinkHook>>> = const { Cell::new(None) };
 }
@@ -152,7 +144,6 @@ thread_local! {
 /// Called on every relation cache invalidation: a change of the registrations, and also
 /// creating, updating or dropping the extension.
 pub fn forget_registrations() {
-    SCHEMA.set(None);
     AUTHORIZER.set(None);
     LINK_HOOK.set(None);
 }
@@ -183,30 +174,7 @@ mod announce {
     }
 }
 
-fn schema() -> Result<Schema> {
-    if let Some(schema) = SCHEMA.get() {
-        return Ok(schema);
-    }
-    let schema = read_row(
-        "select pg_catalog.to_regclass('credential_vault.link_hook') is not null, \
-                exists (select from pg_catalog.pg_trigger \
-                        where tgrelid = pg_catalog.to_regclass('credential_vault.authorizer') \
-                          and tgname = 'forget_cached_authorizer')",
-        &[],
-        |row| {
-            Ok(Schema {
-                link_hook_table: row.get::<bool>(1)? == Some(true),
-                announces_changes: row.get::<bool>(2)? == Some(true),
-            })
-        },
-    )?
-    .ok_or(Error::StatementFailed)?;
-    SCHEMA.set(Some(schema));
-    Ok(schema)
-}
-
-/// `cache`'s value, read with `read` unless this backend holds it; kept only where the schema
-/// announces every change.
+/// `cache`'s value, read with `read` unless this backend holds it.
 fn cached<T: Copy + 'static>(
     cache: &'static LocalKey<Cell<Option<T>>>,
     read: impl FnOnce() -> Result<T>,
@@ -215,9 +183,7 @@ fn cached<T: Copy + 'static>(
         return Ok(value);
     }
     let value = read()?;
-    if schema()?.announces_changes {
-        cache.set(Some(value));
-    }
+    cache.set(Some(value));
     Ok(value)
 }
 
@@ -226,7 +192,8 @@ pub fn authorizer() -> Result<Option<pg_sys::Oid>> {
     cached(&AUTHORIZER, || {
         as_owner(|| {
             read_row(
-                "select authorizer::pg_catalog.oid from credential_vault.authorizer",
+                "select pg_catalog.to_regprocedure(authorizer)::pg_catalog.oid \
+                 from credential_vault.authorizer",
                 &[],
                 |row| row.get::<pg_sys::Oid>(1),
             )
@@ -237,20 +204,18 @@ pub fn authorizer() -> Result<Option<pg_sys::Oid>> {
 
 fn link_hook() -> Result<Option<LinkHook>> {
     cached(&LINK_HOOK, || {
-        if !schema()?.link_hook_table {
-            return Ok(None);
-        }
         let registered = as_owner(|| {
             read_row(
-                "select hook::pg_catalog.oid, registered_by::pg_catalog.oid \
+                "select pg_catalog.to_regprocedure(hook)::pg_catalog.oid, registered_by::pg_catalog.oid \
                  from credential_vault.link_hook",
                 &[],
                 |row| Ok((row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?)),
             )
         })?;
         Ok(match registered {
-            Some((Some(function), Some(registrant))) => Some(LinkHook {
-                function,
+            // A registered name that no longer resolves stays a registration: calling it fails.
+            Some((function, Some(registrant))) => Some(LinkHook {
+                function: function.unwrap_or(pg_sys::InvalidOid),
                 registrant,
             }),
             _ => None,

@@ -157,8 +157,10 @@ impl From<ContractError> for VaultError {
             RoleNotAllowed(_) | AuthorizerNotPermitted => VaultError::PermissionDenied,
             IntegrationNotFound | CredentialsNotFound => VaultError::NotFound,
             ConcurrentChange => VaultError::Conflict,
-            VaultMissing | VaultUnsupported(_) | VaultRoundTripFailed | NoAuthorizer
-            | LinkHookUnusable | LinkHookNotPermitted | ReadOnly => VaultError::Misconfigured,
+            VaultMissing | VaultUnsupported(_) | SchemaOutdated | VaultRoundTripFailed
+            | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted | ReadOnly => {
+                VaultError::Misconfigured
+            }
             StoredCredentialsCorrupt
             | InvalidLinkHook
             | InvalidAuthorizer

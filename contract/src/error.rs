@@ -54,6 +54,9 @@ pub enum Error {
     /// Vault is installed, but older than the extension needs.
     #[error("Supabase Vault {0} is installed; credential_vault needs {MIN_VAULT_VERSION} or later")]
     VaultUnsupported(VaultVersion),
+    /// A new library was installed and the extension not updated yet.
+    #[error("the credential_vault extension in this database is older than its library")]
+    SchemaOutdated,
     #[error("Vault could not read back the encrypted credentials; nothing was stored")]
     VaultRoundTripFailed,
     #[error("no integration authorizer is registered")]
@@ -91,7 +94,7 @@ pub enum Error {
 impl Error {
     /// Every variant once, parameters shown as README's table shows them. A client's
     /// [`Error::from_server`] gives these values back.
-    pub const CATALOGUE: [Error; 32] = {
+    pub const CATALOGUE: [Error; 33] = {
         use Error::*;
         [
             NullArgument("<argument>"),
@@ -114,6 +117,7 @@ impl Error {
             ConcurrentChange,
             VaultMissing,
             VaultUnsupported(VaultVersion::Placeholder),
+            SchemaOutdated,
             VaultRoundTripFailed,
             NoAuthorizer,
             StoredCredentialsCorrupt,
@@ -155,6 +159,7 @@ impl Error {
             ConcurrentChange => "concurrent_change",
             VaultMissing => "vault_missing",
             VaultUnsupported(_) => "vault_unsupported",
+            SchemaOutdated => "schema_outdated",
             VaultRoundTripFailed => "vault_round_trip_failed",
             NoAuthorizer => "no_authorizer",
             StoredCredentialsCorrupt => "stored_credentials_corrupt",
@@ -195,8 +200,8 @@ impl Error {
             RoleNotAllowed(_) | AuthorizerNotPermitted => "42501",
             IntegrationNotFound | CredentialsNotFound => "PT404",
             ConcurrentChange => "PT409",
-            VaultMissing | VaultUnsupported(_) | VaultRoundTripFailed | NoAuthorizer
-            | LinkHookUnusable | LinkHookNotPermitted => "55000",
+            VaultMissing | VaultUnsupported(_) | SchemaOutdated | VaultRoundTripFailed
+            | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted => "55000",
             StoredCredentialsCorrupt => "XX001",
             ReadOnly => "25006",
             NoStrongRandom => "58000",

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use uuid::Uuid;
 
@@ -27,12 +27,15 @@ pub fn parse_id(argument: &'static str, text: Option<&str>) -> Result<Uuid> {
 }
 
 /// An optional expiry: NULL is none, anything else an RFC 3339 timestamp with an offset
-/// (`2027-01-31T00:00:00Z`), which PostgreSQL's timestamptz reads back exactly.
+/// (`2027-01-31T00:00:00Z`) that falls in the years 1 to 9999 in UTC, which PostgreSQL's
+/// timestamptz reads back exactly (it has no year 0, and RFC 3339 has no year 10000).
 pub fn parse_expires_at(text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
     text.map(|text| {
         DateTime::parse_from_rfc3339(text)
             .map(|at| at.with_timezone(&Utc))
-            .map_err(|_| Error::InvalidExpiresAt)
+            .ok()
+            .filter(|at| (1..=9999).contains(&at.year()))
+            .ok_or(Error::InvalidExpiresAt)
     })
     .transpose()
 }
@@ -197,6 +200,33 @@ impl<'de> Visitor<'de> for ValueCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expiry_is_rfc_3339_within_postgresqls_years() {
+        assert!(
+            parse_expires_at(Some("2027-01-31T00:00:00Z"))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            parse_expires_at(Some("2027-01-31T01:00:00+01:00"))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(parse_expires_at(None), Ok(None));
+        for refused in [
+            "tomorrow",
+            "2027-01-31",
+            "0000-06-01T00:00:00Z",
+            "9999-12-31T23:59:59-05:00",
+        ] {
+            assert_eq!(
+                parse_expires_at(Some(refused)),
+                Err(Error::InvalidExpiresAt),
+                "{refused}"
+            );
+        }
+    }
 
     #[test]
     fn accepts_a_flat_object_of_strings() {

@@ -105,8 +105,8 @@ async fn unsafe_paths(db: &TestDatabase) -> Vec<String> {
          join pg_namespace n on n.oid = p.pronamespace
          where (p.prosecdef
                   and n.nspname not in ('pg_catalog', 'information_schema', 'vault')
-                or p.oid in (select authorizer from credential_vault.authorizer
-                             union all select hook from credential_vault.link_hook))
+                or p.oid in (select to_regprocedure(authorizer) from credential_vault.authorizer
+                             union all select to_regprocedure(hook) from credential_vault.link_hook))
            and not exists (select from unnest(p.proconfig) c where c ~ '^search_path=.*pg_temp\"?$')
          order by 1",
     )
