@@ -153,7 +153,7 @@ impl From<ContractError> for VaultError {
         match error {
             NullArgument(_) | NotAUuid(_) | CredentialsTooLarge | InvalidJson | NotAnObject
             | NoEntries | TooManyEntries | DuplicateName | EmptyName | NonStringValue
-            | EmptyValue | NulCharacter => VaultError::Validation(error),
+            | EmptyValue | NulCharacter | InvalidExpiresAt => VaultError::Validation(error),
             RoleNotAllowed(_) | AuthorizerNotPermitted => VaultError::PermissionDenied,
             IntegrationNotFound | CredentialsNotFound => VaultError::NotFound,
             ConcurrentChange => VaultError::Conflict,
@@ -163,6 +163,7 @@ impl From<ContractError> for VaultError {
             | InvalidLinkHook
             | InvalidAuthorizer
             | CallbackWithoutSearchPath
+            | InvalidRecoveryWindow
             | NoStrongRandom
             | StatementFailed => VaultError::Database {
                 sqlstate: Some(error.sqlstate().to_owned()),

@@ -32,6 +32,10 @@ pub enum Error {
     NonStringValue,
     #[error("credential values must not be empty")]
     EmptyValue,
+    #[error("expires_at must be an RFC 3339 timestamp with a time zone")]
+    InvalidExpiresAt,
+    #[error("the recovery window must not be negative")]
+    InvalidRecoveryWindow,
     #[error("credential names and values must not contain NUL characters")]
     NulCharacter,
     /// The parameter is the action refused (`store`, `retrieve`, ...).
@@ -87,7 +91,7 @@ pub enum Error {
 impl Error {
     /// Every variant once, parameters shown as README's table shows them. A client's
     /// [`Error::from_server`] gives these values back.
-    pub const CATALOGUE: [Error; 30] = {
+    pub const CATALOGUE: [Error; 32] = {
         use Error::*;
         [
             NullArgument("<argument>"),
@@ -101,6 +105,8 @@ impl Error {
             EmptyName,
             NonStringValue,
             EmptyValue,
+            InvalidExpiresAt,
+            InvalidRecoveryWindow,
             NulCharacter,
             RoleNotAllowed("<action>"),
             IntegrationNotFound,
@@ -140,6 +146,8 @@ impl Error {
             EmptyName => "empty_name",
             NonStringValue => "non_string_value",
             EmptyValue => "empty_value",
+            InvalidExpiresAt => "invalid_expires_at",
+            InvalidRecoveryWindow => "invalid_recovery_window",
             NulCharacter => "nul_character",
             RoleNotAllowed(_) => "role_not_allowed",
             IntegrationNotFound => "integration_not_found",
@@ -180,7 +188,9 @@ impl Error {
             | EmptyValue
             | InvalidLinkHook
             | InvalidAuthorizer
-            | CallbackWithoutSearchPath => "22023",
+            | CallbackWithoutSearchPath
+            | InvalidRecoveryWindow => "22023",
+            InvalidExpiresAt => "22007",
             NulCharacter => "22P05",
             RoleNotAllowed(_) | AuthorizerNotPermitted => "42501",
             IntegrationNotFound | CredentialsNotFound => "PT404",

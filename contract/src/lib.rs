@@ -7,7 +7,7 @@ mod error;
 mod validate;
 
 pub use error::{Error, Result, VaultVersion};
-pub use validate::{check_credentials, parse_id};
+pub use validate::{check_credentials, parse_expires_at, parse_id};
 
 /// The most bytes the credentials JSON text may take, as sent to the server.
 pub const MAX_CREDENTIALS_BYTES: usize = 65_536;

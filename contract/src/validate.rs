@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use uuid::Uuid;
 
@@ -23,6 +24,17 @@ pub fn parse_id(argument: &'static str, text: Option<&str>) -> Result<Uuid> {
         return Err(Error::NotAUuid(argument));
     }
     Uuid::try_parse(text).map_err(|_| Error::NotAUuid(argument))
+}
+
+/// An optional expiry: NULL is none, anything else an RFC 3339 timestamp with an offset
+/// (`2027-01-31T00:00:00Z`), which PostgreSQL's timestamptz reads back exactly.
+pub fn parse_expires_at(text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
+    text.map(|text| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|_| Error::InvalidExpiresAt)
+    })
+    .transpose()
 }
 
 /// Checks that `text` is a JSON object of 1 to [`MAX_ENTRIES`] distinct, non-empty names, each
