@@ -67,6 +67,8 @@ mod connect;
 mod context;
 mod credentials;
 mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod reference;
 mod traits;
 mod vault;
