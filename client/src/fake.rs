@@ -115,6 +115,8 @@ struct State {
     recovery_window: TimeDelta,
     /// How far tests moved the clock ahead of the wall clock.
     advanced: TimeDelta,
+    /// The time of the latest call, so that each call is later than the one before.
+    last: DateTime<Utc>,
 }
 
 impl Default for State {
@@ -124,6 +126,7 @@ impl Default for State {
             managed: HashSet::new(),
             recovery_window: DEFAULT_RECOVERY_WINDOW,
             advanced: TimeDelta::zero(),
+            last: DateTime::<Utc>::MIN_UTC,
         }
     }
 }
@@ -163,8 +166,13 @@ fn not_found(error: ContractError) -> VaultError {
 }
 
 impl State {
-    fn now(&self) -> DateTime<Utc> {
-        (Utc::now() + self.advanced).trunc_subsecs(6)
+    /// The time of a call, fixed for the whole call as `now()` is for a transaction: the wall
+    /// clock plus the tests' advances, to the microsecond, and at least a microsecond after the
+    /// call before, so that "newest first" never depends on two calls sharing a microsecond.
+    fn tick(&mut self) -> DateTime<Utc> {
+        let wall = (Utc::now() + self.advanced).trunc_subsecs(6);
+        self.last = wall.max(self.last + TimeDelta::microseconds(1));
+        self.last
     }
 
     /// The authorizer's decision: the service role may manage any integration, a user those
@@ -205,11 +213,12 @@ impl State {
 
     fn insert(
         &mut self,
+        now: DateTime<Utc>,
         integration: IntegrationId,
         credentials: &CredentialMap,
         expires_at: Option<DateTime<Utc>>,
     ) -> CredentialReference {
-        let reference = CredentialReference::new(Uuid::new_v4().into(), self.now());
+        let reference = CredentialReference::new(Uuid::new_v4().into(), now);
         self.versions.push(Version {
             integration,
             reference,
@@ -224,8 +233,8 @@ impl State {
 
     /// `id` stops being current: kept in `state` for the recovery window, or destroyed (its
     /// values wiped) when the window is zero.
-    fn retire(&mut self, id: VaultSecretId, state: VersionState) {
-        let (now, window) = (self.now(), self.recovery_window);
+    fn retire(&mut self, now: DateTime<Utc>, id: VaultSecretId, state: VersionState) {
+        let window = self.recovery_window;
         if window.is_zero() {
             self.versions.retain(|version| version.id() != id);
             return;
@@ -265,7 +274,8 @@ impl State {
     ) -> Result<CredentialReference, VaultError> {
         let expires_at = checked_expiry(expires_at)?;
         self.require_manage(caller, integration, ContractError::IntegrationNotFound)?;
-        Ok(self.insert(integration, credentials, expires_at))
+        let now = self.tick();
+        Ok(self.insert(now, integration, credentials, expires_at))
     }
 
     fn rotate(
@@ -278,14 +288,16 @@ impl State {
         let expires_at = checked_expiry(expires_at)?;
         let integration = self.current_integration(old)?;
         self.require_manage(caller, integration, ContractError::CredentialsNotFound)?;
-        self.retire(old, VersionState::Previous);
-        Ok(self.insert(integration, credentials, expires_at))
+        let now = self.tick();
+        self.retire(now, old, VersionState::Previous);
+        Ok(self.insert(now, integration, credentials, expires_at))
     }
 
     fn delete(&mut self, caller: Caller, id: VaultSecretId) -> Result<(), VaultError> {
         let integration = self.current_integration(id)?;
         self.require_manage(caller, integration, ContractError::CredentialsNotFound)?;
-        self.retire(id, VersionState::Deleted);
+        let now = self.tick();
+        self.retire(now, id, VersionState::Deleted);
         Ok(())
     }
 
@@ -304,7 +316,7 @@ impl State {
         caller: Caller,
         id: VaultSecretId,
     ) -> Result<CredentialReference, VaultError> {
-        let now = self.now();
+        let now = self.tick();
         let kept = self
             .find(id)
             .filter(|v| !v.is_current() && v.destroy_after.is_some_and(|after| after > now))
@@ -318,7 +330,7 @@ impl State {
             .map(Version::id)
             .collect();
         for current in replaced {
-            self.retire(current, VersionState::Previous);
+            self.retire(now, current, VersionState::Previous);
         }
         let restored = self.versions.iter_mut().find(|v| v.id() == id);
         let restored = restored.ok_or(VaultError::UNEXPECTED_RESPONSE)?;
@@ -417,16 +429,16 @@ impl FakeVault {
     }
 
     /// The vault's clock: the wall clock plus every [`advance`](Self::advance), to the
-    /// microsecond.
+    /// microsecond, each reading (and each call) at least a microsecond after the one before.
     pub fn now(&self) -> DateTime<Utc> {
-        self.state().now()
+        self.state().tick()
     }
 
     /// Destroys every kept version whose `destroy_after` has come, as the database's scheduled
     /// `credential_vault.purge_expired()` does, and returns how many.
     pub fn purge_expired(&self) -> usize {
         let mut state = self.state();
-        let now = state.now();
+        let now = state.tick();
         let before = state.versions.len();
         state
             .versions
@@ -580,5 +592,61 @@ impl ServiceCredentialVault for FakeServiceVault {
 
     async fn destroy(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
         self.vault.state().destroy(self.caller, vault_secret_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the vault holds, by its `Debug`: counts only.
+    fn held(vault: &FakeVault) -> String {
+        let shown = format!("{vault:?}");
+        shown[..shown.find(", recovery_window").expect("counts first")].to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_destroyed_version_is_dropped_and_nothing_shown_names_a_value() {
+        let vault = FakeVault::new();
+        let service = vault.service();
+        let integration = IntegrationId::from(Uuid::new_v4());
+        let credentials = CredentialMap::new([("api_key", "canary-fake-1")]).unwrap();
+        let first = service.store(integration, &credentials).await.unwrap();
+        let second = service.rotate(first.vault_secret_id(), &credentials).await;
+        let second = second.unwrap();
+        assert_eq!(held(&vault), "FakeVault { current: 1, kept: 1");
+        let shown = format!(
+            "{vault:?} {service:?} {:?}",
+            vault.user(&UserClaims::authenticated(Uuid::nil()))
+        );
+        assert!(
+            !shown.contains("canary") && !shown.contains("api_key"),
+            "{shown}"
+        );
+
+        // Destroyed, purged or rotated away with a zero window: the version, and with it its
+        // CredentialMap (which wipes its values when dropped), is gone.
+        service.destroy(first.vault_secret_id()).await.unwrap();
+        assert_eq!(held(&vault), "FakeVault { current: 1, kept: 0");
+        vault.set_recovery_window(Duration::ZERO);
+        let third = service.rotate(second.vault_secret_id(), &credentials).await;
+        assert_eq!(held(&vault), "FakeVault { current: 1, kept: 0");
+        service
+            .destroy(third.unwrap().vault_secret_id())
+            .await
+            .unwrap();
+        assert_eq!(held(&vault), "FakeVault { current: 0, kept: 0");
+    }
+
+    #[test]
+    fn the_clock_moves_forward_only_and_by_the_advances() {
+        let vault = FakeVault::new();
+        let before = vault.now();
+        assert!(
+            vault.now() > before,
+            "each reading later than the one before"
+        );
+        vault.advance(Duration::from_secs(3600));
+        assert!(vault.now() - before >= TimeDelta::hours(1));
     }
 }
