@@ -13,6 +13,13 @@ language c volatile parallel unsafe
 set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_store_integration_credentials';
 
+-- With an expiry: two forms, no defaults, so that PostgREST picks one by the argument names.
+create function public.vault_store_integration_credentials(integration_id text, credentials_json text, expires_at text)
+returns credential_vault.credential_reference
+language c volatile parallel unsafe
+set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'vault_store_integration_credentials';
+
 create function public.vault_retrieve_integration_credentials(vault_secret_id text)
 returns jsonb
 language c volatile parallel unsafe
@@ -20,6 +27,12 @@ set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_retrieve_integration_credentials';
 
 create function public.vault_rotate_integration_credentials(vault_secret_id text, credentials_json text)
+returns credential_vault.credential_reference
+language c volatile parallel unsafe
+set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'vault_rotate_integration_credentials';
+
+create function public.vault_rotate_integration_credentials(vault_secret_id text, credentials_json text, expires_at text)
 returns credential_vault.credential_reference
 language c volatile parallel unsafe
 set search_path = pg_catalog, pg_temp
@@ -37,12 +50,40 @@ language c stable parallel unsafe
 set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_list_integration_credentials';
 
+-- Every version of an integration's credentials, kept ones included: never a value.
+create type credential_vault.credential_version as (
+    vault_secret_id uuid, created_at timestamptz, state text, replaced_at timestamptz,
+    destroy_after timestamptz);
+
+create function public.vault_list_integration_credential_versions(integration_id text)
+returns setof credential_vault.credential_version
+language c stable parallel unsafe
+set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'vault_list_integration_credential_versions';
+
+create function public.vault_restore_integration_credentials(vault_secret_id text)
+returns credential_vault.credential_reference
+language c volatile parallel unsafe
+set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'vault_restore_integration_credentials';
+
+create function public.vault_destroy_integration_credentials(vault_secret_id text)
+returns void
+language c volatile parallel unsafe
+set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'vault_destroy_integration_credentials';
+
 -- The API functions are granted per role by the application's migrations.
 grant usage on schema credential_vault to public;
 revoke all on function
     public.vault_store_integration_credentials(text, text),
+    public.vault_store_integration_credentials(text, text, text),
     public.vault_retrieve_integration_credentials(text),
     public.vault_rotate_integration_credentials(text, text),
+    public.vault_rotate_integration_credentials(text, text, text),
     public.vault_delete_integration_credentials(text),
-    public.vault_list_integration_credentials(text)
+    public.vault_list_integration_credentials(text),
+    public.vault_list_integration_credential_versions(text),
+    public.vault_restore_integration_credentials(text),
+    public.vault_destroy_integration_credentials(text)
 from public;

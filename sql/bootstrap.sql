@@ -2,14 +2,35 @@
 -- before Vault does; the functions check for Vault when they are called.
 
 -- Tenant binding: every secret this extension stored, and the integration it was stored for.
+-- A secret is current (retrieved, listed) or a kept version: previous (replaced by a rotate or
+-- a restore) or deleted, restorable until destroy_after, then destroyed with its Vault row.
 create table credential_vault.credentials (
     vault_secret_id uuid primary key,
     integration_id uuid not null,
-    created_at timestamptz not null
+    created_at timestamptz not null,
+    state text not null default 'current'
+        constraint credentials_state_check check (state in ('current', 'previous', 'deleted')),
+    replaced_at timestamptz,
+    destroy_after timestamptz,
+    expires_at timestamptz,
+    constraint credentials_kept_check
+        check ((state = 'current') = (replaced_at is null and destroy_after is null))
 );
 create index credentials_integration_id_idx on credential_vault.credentials (integration_id, created_at);
+create index credentials_destroy_after_idx on credential_vault.credentials (destroy_after)
+    where destroy_after is not null;
 comment on table credential_vault.credentials is
-    'One row per Vault secret stored through credential_vault: which integration it belongs to. Never a value.';
+    'One row per Vault secret stored through credential_vault: which integration it belongs to, its state and when a kept version is destroyed. Never a value.';
+
+-- The database's settings; no row means the defaults (a row the install script inserted would
+-- collide with the dumped one on a restore).
+create table credential_vault.settings (
+    singleton boolean primary key default true check (singleton),
+    recovery_window interval not null
+        constraint settings_recovery_window_check check (recovery_window >= interval '0')
+);
+comment on table credential_vault.settings is
+    'How long a replaced or deleted secret is kept (see credential_vault.set_recovery_window); no row: 7 days.';
 
 -- Who did what, when; never a value.
 create table credential_vault.audit_log (
@@ -18,7 +39,8 @@ create table credential_vault.audit_log (
     -- 'retrieve' rows are history from 0.1.0: reads are now audited in the server log.
     action text not null
         constraint audit_log_action_check
-        check (action in ('store', 'retrieve', 'rotate', 'delete', 'purge', 'repair')),
+        check (action in ('store', 'retrieve', 'rotate', 'delete', 'purge', 'repair',
+                          'restore', 'destroy', 'expire', 'revoke')),
     actor_role name not null,
     actor_uid uuid,
     integration_id uuid not null,
@@ -26,7 +48,7 @@ create table credential_vault.audit_log (
     previous_vault_secret_id uuid
 );
 comment on table credential_vault.audit_log is
-    'Every successful write (store, rotate, delete, purge, repair), in the same transaction: role and auth.uid() of the caller, action, references. Never a value. Reads are audited in the server log.';
+    'Every successful write (store, rotate, delete, restore, destroy, expire, revoke, purge, repair), in the same transaction: role and auth.uid() of the caller, action, references. Never a value. Reads are audited in the server log.';
 
 -- The one meeting point with the application's schema: a function (integration_id uuid) -> boolean
 -- that says whether the calling `authenticated` user may manage the integration.
@@ -51,5 +73,6 @@ select pg_catalog.pg_extension_config_dump('credential_vault.credentials', '');
 select pg_catalog.pg_extension_config_dump('credential_vault.audit_log', '');
 select pg_catalog.pg_extension_config_dump('credential_vault.authorizer', '');
 select pg_catalog.pg_extension_config_dump('credential_vault.link_hook', '');
+select pg_catalog.pg_extension_config_dump('credential_vault.settings', '');
 -- Without this, a restored audit log would hand out its ids again from 1.
 select pg_catalog.pg_extension_config_dump('credential_vault.audit_log_id_seq', '');

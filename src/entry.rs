@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 
 use crate::caller::to_pg;
 use crate::error::{Error, Prepared, Raise, Result};
-use crate::operations::{self, Stored};
+use crate::operations::{self, Stored, Version};
 
 macro_rules! v1 {
     ($($info:ident),*) => {$(
@@ -28,11 +28,15 @@ v1!(
     pg_finfo_vault_retrieve_integration_credentials,
     pg_finfo_vault_rotate_integration_credentials,
     pg_finfo_vault_delete_integration_credentials,
-    pg_finfo_vault_list_integration_credentials
+    pg_finfo_vault_list_integration_credentials,
+    pg_finfo_vault_list_integration_credential_versions,
+    pg_finfo_vault_restore_integration_credentials,
+    pg_finfo_vault_destroy_integration_credentials
 );
 
 /// # Safety
-/// Called by PostgreSQL's function manager with the declared (text, text) arguments.
+/// Called by PostgreSQL's function manager with the declared (text, text) or
+/// (text, text, text) arguments.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn vault_store_integration_credentials(
     fcinfo: FunctionCallInfo,
@@ -40,9 +44,13 @@ pub unsafe extern "C-unwind" fn vault_store_integration_credentials(
     // SAFETY: the guard returns only plain values; PostgreSQL passes two text arguments.
     let outcome = unsafe {
         pgrx_extern_c_guard(|| {
-            operations::store(text_arg(fcinfo, 0), text_arg(fcinfo, 1))
-                .and_then(|stored| reference_datum(fcinfo, stored))
-                .map_err(Error::prepare)
+            operations::store(
+                text_arg(fcinfo, 0),
+                text_arg(fcinfo, 1),
+                expires_at_arg(fcinfo),
+            )
+            .and_then(|stored| reference_datum(fcinfo, stored))
+            .map_err(Error::prepare)
         })
     };
     // SAFETY: nothing here needs dropping.
@@ -68,7 +76,8 @@ pub unsafe extern "C-unwind" fn vault_retrieve_integration_credentials(
 }
 
 /// # Safety
-/// Called by PostgreSQL's function manager with the declared (text, text) arguments.
+/// Called by PostgreSQL's function manager with the declared (text, text) or
+/// (text, text, text) arguments.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn vault_rotate_integration_credentials(
     fcinfo: FunctionCallInfo,
@@ -76,9 +85,13 @@ pub unsafe extern "C-unwind" fn vault_rotate_integration_credentials(
     // SAFETY: as above.
     let outcome = unsafe {
         pgrx_extern_c_guard(|| {
-            operations::rotate(text_arg(fcinfo, 0), text_arg(fcinfo, 1))
-                .and_then(|stored| reference_datum(fcinfo, stored))
-                .map_err(Error::prepare)
+            operations::rotate(
+                text_arg(fcinfo, 0),
+                text_arg(fcinfo, 1),
+                expires_at_arg(fcinfo),
+            )
+            .and_then(|stored| reference_datum(fcinfo, stored))
+            .map_err(Error::prepare)
         })
     };
     // SAFETY: nothing here needs dropping.
@@ -113,26 +126,88 @@ pub unsafe extern "C-unwind" fn vault_list_integration_credentials(
     // SAFETY: as above; materialize mode is what the declared SETOF result takes.
     let outcome = unsafe {
         pgrx_extern_c_guard(|| {
-            materialize(fcinfo, operations::list(text_arg(fcinfo, 0))).map_err(Error::prepare)
+            let rows = operations::list(text_arg(fcinfo, 0))
+                .and_then(|rows| rows.into_iter().map(reference_values).collect());
+            materialize(fcinfo, rows).map_err(Error::prepare)
         })
     };
     // SAFETY: nothing here needs dropping.
     unsafe { finish(outcome) }
 }
 
-/// Puts `rows` into the SETOF result in materialize mode, each row the result type's two
-/// columns.
+/// # Safety
+/// Called by PostgreSQL's function manager with the declared (text) argument, as a set-returning
+/// function in materialize mode.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn vault_list_integration_credential_versions(
+    fcinfo: FunctionCallInfo,
+) -> Datum {
+    // SAFETY: as above.
+    let outcome = unsafe {
+        pgrx_extern_c_guard(|| {
+            let rows = operations::versions(text_arg(fcinfo, 0)).and_then(|versions| {
+                versions
+                    .into_iter()
+                    .map(version_values)
+                    .collect::<Result<Vec<_>>>()
+            });
+            materialize(fcinfo, rows).map_err(Error::prepare)
+        })
+    };
+    // SAFETY: nothing here needs dropping.
+    unsafe { finish(outcome) }
+}
+
+/// # Safety
+/// Called by PostgreSQL's function manager with the declared (text) argument.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn vault_restore_integration_credentials(
+    fcinfo: FunctionCallInfo,
+) -> Datum {
+    // SAFETY: as above.
+    let outcome = unsafe {
+        pgrx_extern_c_guard(|| {
+            operations::restore(text_arg(fcinfo, 0))
+                .and_then(|stored| reference_datum(fcinfo, stored))
+                .map_err(Error::prepare)
+        })
+    };
+    // SAFETY: nothing here needs dropping.
+    unsafe { finish(outcome) }
+}
+
+/// # Safety
+/// Called by PostgreSQL's function manager with the declared (text) argument.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn vault_destroy_integration_credentials(
+    fcinfo: FunctionCallInfo,
+) -> Datum {
+    // SAFETY: as above.
+    let outcome = unsafe {
+        pgrx_extern_c_guard(|| {
+            operations::destroy(text_arg(fcinfo, 0))
+                .map(|()| Datum::from(0))
+                .map_err(Error::prepare)
+        })
+    };
+    // SAFETY: nothing here needs dropping.
+    unsafe { finish(outcome) }
+}
+
+/// Puts `rows` into the SETOF result in materialize mode, each row one of the result type's.
 ///
 /// # Safety
-/// `fcinfo` is a set-returning call that accepts materialize mode.
-unsafe fn materialize(fcinfo: FunctionCallInfo, rows: Result<Vec<Stored>>) -> Result<Datum> {
+/// `fcinfo` is a set-returning call that accepts materialize mode, whose rows have N columns.
+unsafe fn materialize<const N: usize>(
+    fcinfo: FunctionCallInfo,
+    rows: Result<Vec<([Datum; N], [bool; N])>>,
+) -> Result<Datum> {
     let rows = rows?;
     // SAFETY: as the caller promises.
     unsafe {
         pg_sys::InitMaterializedSRF(fcinfo, 0);
         let result = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
-        for stored in rows {
-            let (mut values, mut nulls) = reference_values(stored)?;
+        for (mut values, mut nulls) in rows {
             pg_sys::tuplestore_putvalues(
                 (*result).setResult,
                 (*result).setDesc,
@@ -161,6 +236,35 @@ fn text_arg<'a>(fcinfo: FunctionCallInfo, n: usize) -> Option<&'a str> {
     // SAFETY: every entry point's arguments are text, and the detoasted text lives in the
     // function call's memory context, which outlives the call.
     unsafe { pgrx::fcinfo::pg_getarg::<&str>(fcinfo, n) }
+}
+
+/// The optional third argument, `expires_at`, of the three-argument store and rotate.
+fn expires_at_arg<'a>(fcinfo: FunctionCallInfo) -> Option<&'a str> {
+    // SAFETY: PostgreSQL sets nargs for every call.
+    let given = unsafe { (*fcinfo).nargs } > 2;
+    given.then(|| text_arg(fcinfo, 2)).flatten()
+}
+
+/// A `credential_vault.credential_version` row: three columns always set, two that may be null.
+fn version_values(version: Version) -> Result<([Datum; 5], [bool; 5])> {
+    let id = to_pg(version.id)
+        .into_datum()
+        .ok_or(Error::StatementFailed)?;
+    let created_at = version
+        .created_at
+        .into_datum()
+        .ok_or(Error::StatementFailed)?;
+    let state = version.state.into_datum().ok_or(Error::StatementFailed)?;
+    let optional = |at: Option<TimestampWithTimeZone>| {
+        at.and_then(IntoDatum::into_datum)
+            .map_or((Datum::from(0), true), |datum| (datum, false))
+    };
+    let (replaced_at, replaced_null) = optional(version.replaced_at);
+    let (destroy_after, destroy_null) = optional(version.destroy_after);
+    Ok((
+        [id, created_at, state, replaced_at, destroy_after],
+        [false, false, false, replaced_null, destroy_null],
+    ))
 }
 
 fn reference_values((id, created_at): Stored) -> Result<([Datum; 2], [bool; 2])> {

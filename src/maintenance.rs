@@ -1,14 +1,19 @@
-//! What the application and an operator call besides the five operations: the purge for the
-//! application's "integration deleted" trigger, and the values-free health report with its repair.
-//! EXECUTE on both is revoked from PUBLIC; on Supabase the after-create script grants it to
-//! `postgres`.
+//! What the application and an operator call besides the RPC functions: the purge for the
+//! application's "integration deleted" trigger, the values-free health report with its repair,
+//! the recovery window and the purge of expired versions, the incident revoke, and the rotation
+//! report. EXECUTE on each is revoked from PUBLIC; on Supabase the after-create script grants it
+//! to `postgres`.
 
 use pgrx::prelude::*;
 
-use crate::caller::{acting_role, as_owner, from_pg, to_pg};
+use pgrx::datum::Interval;
+
+use crate::caller::{acting_role, as_owner, from_pg, jwt_subject, to_pg};
+use crate::error::Error;
+use crate::hooks::notify_link;
 use crate::operations::{remove_secret, require_vault, require_writable};
 use crate::raise_on_error;
-use crate::spi::{read_rows, uuid_arg};
+use crate::spi::{read_rows, uuid_arg, write_row, write_rows};
 
 #[pg_extern(sql = r#"
 CREATE FUNCTION credential_vault.purge_integration(integration_id uuid) RETURNS integer
@@ -16,26 +21,35 @@ STRICT VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c AS 'MODULE_PATHNAME', 'purge_integration_wrapper';
 COMMENT ON FUNCTION credential_vault.purge_integration(uuid) IS
-    'Deletes every credential of an integration, Vault secrets included, tells the link hook and audits each removal; returns how many. For the application''s "integration deleted" trigger.';
+    'Destroys every version of an integration''s credentials, kept ones too, Vault secrets included, tells the link hook of the current ones and audits each removal; returns how many. For the application''s "integration deleted" trigger.';
 REVOKE ALL ON FUNCTION credential_vault.purge_integration(uuid) FROM PUBLIC;
 "#)]
 fn purge_integration(integration_id: pgrx::Uuid) -> i32 {
     raise_on_error(|| {
         require_writable()?;
         let integration = from_pg(integration_id);
-        let ids = as_owner(|| {
+        let versions = as_owner(|| {
             require_vault()?;
             read_rows(
-                "select vault_secret_id from credential_vault.credentials where integration_id = $1",
+                "select vault_secret_id, state = 'current' from credential_vault.credentials \
+                 where integration_id = $1",
                 &[uuid_arg(integration)],
-                |row| row.get::<pgrx::Uuid>(1),
+                |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<bool>(2)?)),
             )
         })?;
         let role = acting_role();
-        for id in ids.iter().flatten().copied().map(from_pg) {
-            remove_secret("purge", &role, integration, id)?;
+        for (id, current) in &versions {
+            if let Some(id) = id {
+                remove_secret(
+                    "purge",
+                    &role,
+                    integration,
+                    from_pg(*id),
+                    *current == Some(true),
+                )?;
+            }
         }
-        Ok(ids.len() as i32)
+        Ok(versions.len() as i32)
     })
 }
 
@@ -67,21 +81,28 @@ fn health_report(
         let dangling = as_owner(|| {
             require_vault()?;
             read_rows(
-                "select c.integration_id, c.vault_secret_id from credential_vault.credentials c \
+                "select c.integration_id, c.vault_secret_id, c.state = 'current' \
+                 from credential_vault.credentials c \
                  where not exists (select from vault.secrets s where s.id = c.vault_secret_id) \
                  order by c.created_at, c.vault_secret_id",
                 &[],
-                |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<pgrx::Uuid>(2)?)),
+                |row| {
+                    Ok((
+                        row.get::<pgrx::Uuid>(1)?,
+                        row.get::<pgrx::Uuid>(2)?,
+                        row.get::<bool>(3)?,
+                    ))
+                },
             )
         })?;
         let role = acting_role();
         let mut rows = Vec::with_capacity(dangling.len());
-        for (integration, id) in dangling {
+        for (integration, id, current) in dangling {
             let (Some(integration), Some(id)) = (integration.map(from_pg), id.map(from_pg)) else {
                 continue;
             };
             if repair {
-                remove_secret("repair", &role, integration, id)?;
+                remove_secret("repair", &role, integration, id, current == Some(true))?;
             }
             rows.push((
                 "vault secret missing".to_owned(),
@@ -91,5 +112,195 @@ fn health_report(
             ));
         }
         Ok(TableIterator::new(rows))
+    })
+}
+
+#[pg_extern(sql = r#"
+CREATE FUNCTION credential_vault.set_recovery_window(recovery_window interval) RETURNS void
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c AS 'MODULE_PATHNAME', 'set_recovery_window_wrapper';
+COMMENT ON FUNCTION credential_vault.set_recovery_window(interval) IS
+    'How long a rotated-away, replaced or deleted secret is kept, restorable, before purge_expired() destroys it; 0 destroys at once. Default 7 days. For the application''s migrations.';
+REVOKE ALL ON FUNCTION credential_vault.set_recovery_window(interval) FROM PUBLIC;
+"#)]
+fn set_recovery_window(recovery_window: Option<Interval>) {
+    raise_on_error(|| {
+        let recovery_window = recovery_window.ok_or(Error::NullArgument("recovery_window"))?;
+        require_writable()?;
+        as_owner(|| {
+            write_row(
+                "insert into credential_vault.settings (recovery_window) \
+                 select $1 where $1 >= interval '0' \
+                 on conflict (singleton) do update set recovery_window = excluded.recovery_window \
+                 returning true",
+                &[recovery_window.into()],
+                |row| row.get::<bool>(1),
+            )
+        })?
+        .map(drop)
+        .ok_or(Error::InvalidRecoveryWindow)
+    })
+}
+
+#[pg_extern(sql = r#"
+CREATE FUNCTION credential_vault.purge_expired() RETURNS integer
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c AS 'MODULE_PATHNAME', 'purge_expired_wrapper';
+COMMENT ON FUNCTION credential_vault.purge_expired() IS
+    'Destroys every kept version past its recovery window, Vault secrets included, audits each as expire, and returns how many. Schedule it, with pg_cron for example.';
+REVOKE ALL ON FUNCTION credential_vault.purge_expired() FROM PUBLIC;
+"#)]
+fn purge_expired() -> i32 {
+    raise_on_error(|| {
+        require_writable()?;
+        let role = acting_role();
+        as_owner(|| {
+            require_vault()?;
+            // Kept versions are linked to nothing: no link hook to tell.
+            write_row(
+                "with gone as ( \
+                   delete from credential_vault.credentials \
+                   where state <> 'current' and destroy_after <= now() \
+                   returning integration_id, vault_secret_id), \
+                 secrets as (delete from vault.secrets s using gone where s.id = gone.vault_secret_id), \
+                 audited as ( \
+                   insert into credential_vault.audit_log \
+                     (action, actor_role, actor_uid, integration_id, vault_secret_id) \
+                   select 'expire', $1, $2, integration_id, vault_secret_id from gone returning 1) \
+                 select count(*)::integer from audited",
+                &[role.as_str().into(), jwt_subject().map(to_pg).into()],
+                |row| row.get::<i32>(1),
+            )
+        })
+        .map(|count| count.flatten().unwrap_or(0))
+    })
+}
+
+#[pg_extern(sql = r#"
+CREATE FUNCTION credential_vault.revoke_integration_credentials(integration_ids uuid[])
+RETURNS TABLE (integration_id uuid, vault_secret_id uuid, created_at timestamptz, state text)
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c AS 'MODULE_PATHNAME', 'revoke_integration_credentials_wrapper';
+COMMENT ON FUNCTION credential_vault.revoke_integration_credentials(uuid[]) IS
+    'Incident response: destroys every version of these integrations'' credentials at once, no recovery, tells the link hook of each current one, audits each as revoke, and returns what was destroyed. Never a value.';
+REVOKE ALL ON FUNCTION credential_vault.revoke_integration_credentials(uuid[]) FROM PUBLIC;
+"#)]
+fn revoke_integration_credentials(
+    integration_ids: Vec<Option<pgrx::Uuid>>,
+) -> TableIterator<
+    'static,
+    (
+        name!(integration_id, pgrx::Uuid),
+        name!(vault_secret_id, pgrx::Uuid),
+        name!(created_at, TimestampWithTimeZone),
+        name!(state, String),
+    ),
+> {
+    raise_on_error(|| {
+        require_writable()?;
+        let ids: Vec<pgrx::Uuid> = integration_ids.into_iter().flatten().collect();
+        let role = acting_role();
+        // One statement for every version, then the link hook for each current one: the
+        // application's own checks see the credentials gone.
+        let destroyed = as_owner(|| {
+            require_vault()?;
+            write_rows(
+                "with gone as ( \
+                   delete from credential_vault.credentials where integration_id = any($1) \
+                   returning integration_id, vault_secret_id, created_at, state), \
+                 secrets as (delete from vault.secrets s using gone where s.id = gone.vault_secret_id), \
+                 audited as ( \
+                   insert into credential_vault.audit_log \
+                     (action, actor_role, actor_uid, integration_id, vault_secret_id) \
+                   select 'revoke', $2, $3, integration_id, vault_secret_id from gone) \
+                 select integration_id, vault_secret_id, created_at, state from gone \
+                 order by integration_id, created_at, vault_secret_id",
+                &[
+                    ids.into(),
+                    role.as_str().into(),
+                    jwt_subject().map(to_pg).into(),
+                ],
+                |row| {
+                    Ok((
+                        row.get::<pgrx::Uuid>(1)?,
+                        row.get::<pgrx::Uuid>(2)?,
+                        row.get::<TimestampWithTimeZone>(3)?,
+                        row.get::<String>(4)?,
+                    ))
+                },
+            )
+        })?;
+        let mut rows = Vec::with_capacity(destroyed.len());
+        for row in destroyed {
+            let (Some(integration), Some(id), Some(created_at), Some(state)) = row else {
+                continue;
+            };
+            if state == "current" {
+                notify_link(from_pg(integration), from_pg(id), false)?;
+            }
+            rows.push((integration, id, created_at, state));
+        }
+        Ok(TableIterator::new(rows))
+    })
+}
+
+#[pg_extern(sql = r#"
+CREATE FUNCTION credential_vault.rotation_report(
+    older_than interval DEFAULT '90 days', expiring_within interval DEFAULT '7 days')
+RETURNS TABLE (integration_id uuid, vault_secret_id uuid, created_at timestamptz, age interval,
+               expires_at timestamptz, reason text)
+STRICT STABLE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c AS 'MODULE_PATHNAME', 'rotation_report_wrapper';
+COMMENT ON FUNCTION credential_vault.rotation_report(interval, interval) IS
+    'Current credentials due for rotation: older than older_than, or past or within expiring_within of their expires_at; with their age and why. Never a value.';
+REVOKE ALL ON FUNCTION credential_vault.rotation_report(interval, interval) FROM PUBLIC;
+"#)]
+fn rotation_report(
+    older_than: Interval,
+    expiring_within: Interval,
+) -> TableIterator<
+    'static,
+    (
+        name!(integration_id, pgrx::Uuid),
+        name!(vault_secret_id, pgrx::Uuid),
+        name!(created_at, TimestampWithTimeZone),
+        name!(age, Interval),
+        name!(expires_at, Option<TimestampWithTimeZone>),
+        name!(reason, String),
+    ),
+> {
+    raise_on_error(|| {
+        let due = as_owner(|| {
+            read_rows(
+                "select integration_id, vault_secret_id, created_at, now() - created_at, expires_at, \
+                        case when expires_at <= now() then 'expired' \
+                             when expires_at <= now() + $2 then 'expires soon' \
+                             else 'older than ' || $1::text end \
+                 from credential_vault.credentials \
+                 where state = 'current' \
+                   and (created_at < now() - $1 or expires_at <= now() + $2) \
+                 order by integration_id, created_at, vault_secret_id",
+                &[older_than.into(), expiring_within.into()],
+                |row| {
+                    Ok((
+                        row.get::<pgrx::Uuid>(1)?,
+                        row.get::<pgrx::Uuid>(2)?,
+                        row.get::<TimestampWithTimeZone>(3)?,
+                        row.get::<Interval>(4)?,
+                        row.get::<TimestampWithTimeZone>(5)?,
+                        row.get::<String>(6)?,
+                    ))
+                },
+            )
+        })?;
+        Ok(TableIterator::new(due.into_iter().filter_map(
+            |(integration, id, created_at, age, expires_at, reason)| {
+                Some((integration?, id?, created_at?, age?, expires_at, reason?))
+            },
+        )))
     })
 }

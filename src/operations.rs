@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use credential_vault_contract::{VaultVersion, check_credentials, parse_id};
+use credential_vault_contract::{VaultVersion, check_credentials, parse_expires_at, parse_id};
 use pgrx::prelude::*;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -15,22 +15,42 @@ use crate::caller::{Caller, as_owner, from_pg, to_pg};
 use crate::error::{Error, Result};
 use crate::hooks::notify_link;
 use crate::jsonb::Jsonb;
-use crate::spi::{read_row, read_rows, run, uuid_arg, write_row};
+use crate::spi::{read_row, read_rows, run, uuid_arg, write_row, write_rows};
 use crate::{audit, raise_on_error};
 
 /// A stored secret: its reference and when it was stored.
 pub type Stored = (Uuid, TimestampWithTimeZone);
 
-pub fn store(integration_id: Option<&str>, credentials_json: Option<&str>) -> Result<Stored> {
+/// One version of an integration's credentials, as `vault_list_integration_credential_versions`
+/// returns it: never a value.
+pub struct Version {
+    pub id: Uuid,
+    pub created_at: TimestampWithTimeZone,
+    /// `current`, `previous` or `deleted`.
+    pub state: String,
+    pub replaced_at: Option<TimestampWithTimeZone>,
+    pub destroy_after: Option<TimestampWithTimeZone>,
+}
+
+pub fn store(
+    integration_id: Option<&str>,
+    credentials_json: Option<&str>,
+    expires_at: Option<&str>,
+) -> Result<Stored> {
     let caller = Caller::current();
     caller.require("store", true)?;
     let integration = parse_id("integration_id", integration_id)?;
     check_credentials(credentials_json)?;
+    let expires_at = parse_expires_at(expires_at)?.map(|at| at.to_rfc3339());
     require_writable()?;
     caller.require_manage("store", integration, Error::IntegrationNotFound)?;
     let stored = as_owner(|| {
         require_vault()?;
-        insert_secret(integration, credentials_json.unwrap_or_default())
+        insert_secret(
+            integration,
+            credentials_json.unwrap_or_default(),
+            expires_at.as_deref(),
+        )
     })?;
     notify_link(integration, stored.0, true)?;
     audit::write("store", &caller.role, integration, stored.0, None)?;
@@ -47,7 +67,7 @@ pub fn retrieve(vault_secret_id: Option<&str>) -> Result<Jsonb> {
             "select c.integration_id, d.decrypted_secret::text \
              from credential_vault.credentials c \
              join vault.decrypted_secrets d on d.id = c.vault_secret_id \
-             where c.vault_secret_id = $1",
+             where c.vault_secret_id = $1 and c.state = 'current'",
             &[uuid_arg(id)],
             |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?)),
         )?
@@ -62,22 +82,33 @@ pub fn retrieve(vault_secret_id: Option<&str>) -> Result<Jsonb> {
     })
 }
 
-pub fn rotate(vault_secret_id: Option<&str>, credentials_json: Option<&str>) -> Result<Stored> {
+pub fn rotate(
+    vault_secret_id: Option<&str>,
+    credentials_json: Option<&str>,
+    expires_at: Option<&str>,
+) -> Result<Stored> {
     let caller = Caller::current();
     caller.require("rotate", true)?;
     let old = parse_id("vault_secret_id", vault_secret_id)?;
     check_credentials(credentials_json)?;
+    let expires_at = parse_expires_at(expires_at)?.map(|at| at.to_rfc3339());
     require_writable()?;
-    let integration = as_owner(|| owning_integration(old))?;
+    let integration = as_owner(|| current_integration(old))?;
     caller.require_manage("rotate", integration, Error::CredentialsNotFound)?;
     as_owner(|| {
         require_vault()?;
-        lock_reference(old)
+        lock_current(old)
     })?;
     // Old first, so that an application keeping one reference per integration sees the
     // slot free; nobody else sees either change before the commit.
-    forget_secret(integration, old)?;
-    let stored = as_owner(|| insert_secret(integration, credentials_json.unwrap_or_default()))?;
+    retire(integration, old, "previous")?;
+    let stored = as_owner(|| {
+        insert_secret(
+            integration,
+            credentials_json.unwrap_or_default(),
+            expires_at.as_deref(),
+        )
+    })?;
     notify_link(integration, stored.0, true)?;
     audit::write("rotate", &caller.role, integration, stored.0, Some(old))?;
     Ok(stored)
@@ -88,42 +119,141 @@ pub fn delete(vault_secret_id: Option<&str>) -> Result<()> {
     caller.require("delete", true)?;
     let id = parse_id("vault_secret_id", vault_secret_id)?;
     require_writable()?;
-    let integration = as_owner(|| owning_integration(id))?;
+    let integration = as_owner(|| current_integration(id))?;
     caller.require_manage("delete", integration, Error::CredentialsNotFound)?;
     as_owner(|| {
         require_vault()?;
-        lock_reference(id)
+        lock_current(id)
     })?;
-    remove_secret("delete", &caller.role, integration, id)
+    retire(integration, id, "deleted")?;
+    audit::write("delete", &caller.role, integration, id, None)
 }
 
 pub fn list(integration_id: Option<&str>) -> Result<Vec<Stored>> {
+    Ok(versions_where(integration_id, true)?
+        .into_iter()
+        .map(|version| (version.id, version.created_at))
+        .collect())
+}
+
+pub fn versions(integration_id: Option<&str>) -> Result<Vec<Version>> {
+    versions_where(integration_id, false)
+}
+
+/// The integration's versions whose Vault secret still exists (one deleted around the extension
+/// is reported by credential_vault.health_report() instead), newest first; only the current ones
+/// with `current_only`. Same callers as list.
+fn versions_where(integration_id: Option<&str>, current_only: bool) -> Result<Vec<Version>> {
     let caller = Caller::current();
     caller.require("list", true)?;
     let integration = parse_id("integration_id", integration_id)?;
     caller.require_manage("list", integration, Error::IntegrationNotFound)?;
     let rows = as_owner(|| {
         require_vault()?;
-        // Only references whose Vault secret still exists: one deleted around the extension
-        // is reported by credential_vault.health_report() instead.
         read_rows(
-            "select c.vault_secret_id, c.created_at from credential_vault.credentials c \
-             where c.integration_id = $1 \
+            "select c.vault_secret_id, c.created_at, c.state, c.replaced_at, c.destroy_after \
+             from credential_vault.credentials c \
+             where c.integration_id = $1 and (c.state = 'current' or not $2) \
                and exists (select from vault.secrets s where s.id = c.vault_secret_id) \
              order by c.created_at desc, c.vault_secret_id",
-            &[uuid_arg(integration)],
+            &[uuid_arg(integration), current_only.into()],
             |row| {
                 Ok((
                     row.get::<pgrx::Uuid>(1)?,
                     row.get::<TimestampWithTimeZone>(2)?,
+                    row.get::<String>(3)?,
+                    row.get::<TimestampWithTimeZone>(4)?,
+                    row.get::<TimestampWithTimeZone>(5)?,
                 ))
             },
         )
     })?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, created_at)| Some((from_pg(id?), created_at?)))
+        .filter_map(|(id, created_at, state, replaced_at, destroy_after)| {
+            Some(Version {
+                id: from_pg(id?),
+                created_at: created_at?,
+                state: state?,
+                replaced_at,
+                destroy_after,
+            })
+        })
         .collect())
+}
+
+/// Makes a kept version current again; every current version of its integration becomes a kept
+/// one. Same callers as rotate.
+pub fn restore(vault_secret_id: Option<&str>) -> Result<Stored> {
+    let caller = Caller::current();
+    caller.require("restore", true)?;
+    let id = parse_id("vault_secret_id", vault_secret_id)?;
+    require_writable()?;
+    let integration = as_owner(|| kept_integration(id))?;
+    caller.require_manage("restore", integration, Error::CredentialsNotFound)?;
+    let replaced = as_owner(|| {
+        require_vault()?;
+        write_row(
+            "select 1 from credential_vault.credentials \
+             where vault_secret_id = $1 and state <> 'current' for update skip locked",
+            &[uuid_arg(id)],
+            |_| Ok(()),
+        )?
+        .ok_or(Error::ConcurrentChange)?;
+        write_rows(
+            "select vault_secret_id from credential_vault.credentials \
+             where integration_id = $1 and state = 'current' \
+             order by created_at, vault_secret_id for update",
+            &[uuid_arg(integration)],
+            |row| row.get::<pgrx::Uuid>(1),
+        )
+    })?;
+    let replaced: Vec<Uuid> = replaced.into_iter().flatten().map(from_pg).collect();
+    for current in &replaced {
+        retire(integration, *current, "previous")?;
+    }
+    let created_at = as_owner(|| {
+        write_row(
+            "update credential_vault.credentials \
+             set state = 'current', replaced_at = null, destroy_after = null \
+             where vault_secret_id = $1 returning created_at",
+            &[uuid_arg(id)],
+            |row| row.get::<TimestampWithTimeZone>(1),
+        )
+    })?
+    .flatten()
+    .ok_or(Error::StatementFailed)?;
+    notify_link(integration, id, true)?;
+    let previous = replaced.first().copied();
+    audit::write("restore", &caller.role, integration, id, previous)?;
+    Ok((id, created_at))
+}
+
+/// Destroys one version now, current or kept: no recovery. service_role only.
+pub fn destroy(vault_secret_id: Option<&str>) -> Result<()> {
+    let caller = Caller::current();
+    caller.require("destroy", false)?;
+    let id = parse_id("vault_secret_id", vault_secret_id)?;
+    require_writable()?;
+    let (integration, state) = as_owner(|| {
+        require_vault()?;
+        read_row(
+            "select integration_id, state from credential_vault.credentials where vault_secret_id = $1",
+            &[uuid_arg(id)],
+            |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?)),
+        )?
+        .and_then(|(integration, state)| Some((from_pg(integration?), state?)))
+        .ok_or(Error::CredentialsNotFound)
+    })?;
+    as_owner(|| {
+        write_row(
+            "select 1 from credential_vault.credentials where vault_secret_id = $1 for update skip locked",
+            &[uuid_arg(id)],
+            |_| Ok(()),
+        )?
+        .ok_or(Error::ConcurrentChange)
+    })?;
+    remove_secret("destroy", &caller.role, integration, id, state == "current")
 }
 
 // 0.1.0's SQL functions, which its public wrappers call. 0.2.0 declares none of them (its RPC
@@ -142,7 +272,7 @@ fn store_credentials(
         name!(created_at, TimestampWithTimeZone),
     ),
 > {
-    raise_on_error(|| store(integration_id, credentials_json).map(one_reference))
+    raise_on_error(|| store(integration_id, credentials_json, None).map(one_reference))
 }
 
 #[pg_extern(sql = "")]
@@ -161,7 +291,7 @@ fn rotate_credentials(
         name!(created_at, TimestampWithTimeZone),
     ),
 > {
-    raise_on_error(|| rotate(vault_secret_id, credentials_json).map(one_reference))
+    raise_on_error(|| rotate(vault_secret_id, credentials_json, None).map(one_reference))
 }
 
 #[pg_extern(sql = "")]
@@ -254,7 +384,7 @@ static ROUND_TRIP_VERIFIED: AtomicBool = AtomicBool::new(false);
 /// `vault.decrypted_secrets` before the transaction can commit: an installed Vault that cannot
 /// read this format is refused before anything unreadable is stored. (Doing it on every store
 /// would double the crypto cost of each one; the format cannot change within a backend.)
-fn insert_secret(integration: Uuid, credentials: &str) -> Result<Stored> {
+fn insert_secret(integration: Uuid, credentials: &str, expires_at: Option<&str>) -> Result<Stored> {
     let id = uuid::Builder::from_random_bytes(random_bytes()?).into_uuid();
     let nonce = random_bytes::<16>()?;
     let description = format!("credential_vault: credentials of integration {integration}");
@@ -265,10 +395,10 @@ fn insert_secret(integration: Uuid, credentials: &str) -> Result<Stored> {
                      convert_to($3, 'utf8'), convert_to($1::text, 'utf8'), 0, 'pgsodium'::bytea, $4), \
                    'base64'), $4) \
            returning id, created_at) \
-         insert into credential_vault.credentials (vault_secret_id, integration_id, created_at) \
-         select id, $5, created_at from secret \
+         insert into credential_vault.credentials (vault_secret_id, integration_id, created_at, expires_at) \
+         select id, $5, created_at, $6::timestamptz from secret \
          returning created_at",
-        &[uuid_arg(id), description.as_str().into(), credentials.into(), nonce.as_slice().into(), uuid_arg(integration)],
+        &[uuid_arg(id), description.as_str().into(), credentials.into(), nonce.as_slice().into(), uuid_arg(integration), expires_at.into()],
         |row| row.get::<TimestampWithTimeZone>(1),
     )?
     .flatten()
@@ -288,9 +418,26 @@ fn insert_secret(integration: Uuid, credentials: &str) -> Result<Stored> {
     Ok((id, created_at))
 }
 
-fn owning_integration(id: Uuid) -> Result<Uuid> {
+/// The integration of `id` while it is current; PT404 otherwise.
+fn current_integration(id: Uuid) -> Result<Uuid> {
     read_row(
-        "select integration_id from credential_vault.credentials where vault_secret_id = $1",
+        "select integration_id from credential_vault.credentials \
+         where vault_secret_id = $1 and state = 'current'",
+        &[uuid_arg(id)],
+        |row| row.get::<pgrx::Uuid>(1),
+    )?
+    .flatten()
+    .map(from_pg)
+    .ok_or(Error::CredentialsNotFound)
+}
+
+/// The integration of `id` while it is a kept version within its window whose Vault secret
+/// still exists; PT404 otherwise.
+fn kept_integration(id: Uuid) -> Result<Uuid> {
+    read_row(
+        "select c.integration_id from credential_vault.credentials c \
+         where c.vault_secret_id = $1 and c.state <> 'current' and c.destroy_after > now() \
+           and exists (select from vault.secrets s where s.id = c.vault_secret_id)",
         &[uuid_arg(id)],
         |row| row.get::<pgrx::Uuid>(1),
     )?
@@ -301,24 +448,51 @@ fn owning_integration(id: Uuid) -> Result<Uuid> {
 
 /// Of concurrent rotations or deletions of one reference, the first to lock it wins; the others
 /// fail at once with a retryable error instead of waiting to find the reference gone.
-fn lock_reference(id: Uuid) -> Result<()> {
+fn lock_current(id: Uuid) -> Result<()> {
     write_row(
-        "select 1 from credential_vault.credentials where vault_secret_id = $1 for update skip locked",
+        "select 1 from credential_vault.credentials \
+         where vault_secret_id = $1 and state = 'current' for update skip locked",
         &[uuid_arg(id)],
         |_| Ok(()),
     )?
     .ok_or(Error::ConcurrentChange)
 }
 
-/// Deletes secret `id` of `integration` as [`forget_secret`] does, and audits it as `action`.
-pub fn remove_secret(action: &str, role: &str, integration: Uuid, id: Uuid) -> Result<()> {
-    forget_secret(integration, id)?;
-    audit::write(action, role, integration, id, None)
+/// Secret `id` of `integration` stops being current: it becomes a kept version in `state`
+/// (`previous` or `deleted`) for the database's recovery window, or is destroyed at once when
+/// the window is zero; the application's link hook is told. The caller audits.
+fn retire(integration: Uuid, id: Uuid, state: &str) -> Result<()> {
+    as_owner(|| {
+        run(
+            "with window_ as ( \
+               select coalesce((select recovery_window from credential_vault.settings), \
+                               interval '7 days') as length), \
+             kept as ( \
+               update credential_vault.credentials c \
+               set state = $2, replaced_at = now(), destroy_after = now() + w.length \
+               from window_ w where c.vault_secret_id = $1 and w.length > interval '0' \
+               returning c.vault_secret_id), \
+             gone as ( \
+               delete from credential_vault.credentials c using window_ w \
+               where c.vault_secret_id = $1 and w.length = interval '0' \
+               returning c.vault_secret_id) \
+             delete from vault.secrets s using gone where s.id = gone.vault_secret_id",
+            &[uuid_arg(id), state.into()],
+        )
+    })?;
+    notify_link(integration, id, false)
 }
 
-/// Deletes secret `id` of `integration` (its Vault row, when there still is one, and the
-/// extension's), and tells the application's link hook. The caller audits.
-fn forget_secret(integration: Uuid, id: Uuid) -> Result<()> {
+/// Destroys secret `id` of `integration` (its Vault row, when there still is one, and the
+/// extension's), tells the application's link hook when it was current, and audits it as
+/// `action`.
+pub fn remove_secret(
+    action: &str,
+    role: &str,
+    integration: Uuid,
+    id: Uuid,
+    current: bool,
+) -> Result<()> {
     as_owner(|| {
         run(
             "with gone as ( \
@@ -327,7 +501,10 @@ fn forget_secret(integration: Uuid, id: Uuid) -> Result<()> {
             &[uuid_arg(id)],
         )
     })?;
-    notify_link(integration, id, false)
+    if current {
+        notify_link(integration, id, false)?;
+    }
+    audit::write(action, role, integration, id, None)
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -414,6 +591,9 @@ mod tests {
     #[pg_test]
     fn store_retrieve_rotate_list_delete_round_trip() {
         install_vault_standin();
+        // No recovery window: the replaced and deleted secrets go at once (kept versions are
+        // tests/tests/lifecycle.rs's).
+        Spi::run("select credential_vault.set_recovery_window('0')").unwrap();
         let first = store(INTEGRATION, CREDENTIALS);
         assert_eq!(
             retrieve(&first).0,

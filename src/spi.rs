@@ -95,8 +95,26 @@ pub fn read_rows<T>(
     args: &[DatumWithOid],
     map: impl FnMut(SpiHeapTupleData) -> pgrx::spi::Result<T>,
 ) -> Result<Vec<T>> {
+    rows(sql, args, map, false)
+}
+
+/// Runs a write (or a locking read) and maps every row it returns.
+pub fn write_rows<T>(
+    sql: &'static str,
+    args: &[DatumWithOid],
+    map: impl FnMut(SpiHeapTupleData) -> pgrx::spi::Result<T>,
+) -> Result<Vec<T>> {
+    rows(sql, args, map, true)
+}
+
+fn rows<T>(
+    sql: &'static str,
+    args: &[DatumWithOid],
+    map: impl FnMut(SpiHeapTupleData) -> pgrx::spi::Result<T>,
+    write: bool,
+) -> Result<Vec<T>> {
     Spi::connect(|client| {
-        execute(client, sql, args, None, false)?
+        execute(client, sql, args, None, write)?
             .map(map)
             .collect::<pgrx::spi::Result<Vec<T>>>()
     })

@@ -311,9 +311,13 @@ fn ids_must_be_uuids() {
         "".parse::<VaultSecretId>(),
         Err(not_a_uuid("vault_secret_id"))
     );
-    // Other spellings are accepted and sent in the canonical form.
-    let braced: VaultSecretId = "{0B6F3C1E-2F7A-4D8E-9C1B-5A6D7E8F9A0B}".parse().unwrap();
-    assert_eq!(braced.to_string(), "0b6f3c1e-2f7a-4d8e-9c1b-5a6d7e8f9a0b");
+    // The server's own rule: another spelling is refused, either case is sent in the canonical one.
+    assert_eq!(
+        "{0B6F3C1E-2F7A-4D8E-9C1B-5A6D7E8F9A0B}".parse::<VaultSecretId>(),
+        Err(not_a_uuid("vault_secret_id"))
+    );
+    let upper: VaultSecretId = "0B6F3C1E-2F7A-4D8E-9C1B-5A6D7E8F9A0B".parse().unwrap();
+    assert_eq!(upper.to_string(), "0b6f3c1e-2f7a-4d8e-9c1b-5a6d7e8f9a0b");
 }
 
 #[test]

@@ -533,9 +533,10 @@ async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
         retrieved.get("api_key").map(|v| v.expose_secret()) == Some(new_value.as_str()),
         "the new value came back"
     );
+    // The old secret is kept, restorable, for the recovery window.
     assert_eq!(
         f.state().await,
-        (1, 1, 2, Some(new.vault_secret_id().as_uuid()))
+        (2, 2, 2, Some(new.vault_secret_id().as_uuid()))
     );
     let again = credentials(&f.leaks.secret("rotate-again"));
     for (what, result) in [
@@ -570,7 +571,8 @@ async fn delete_removes_the_credentials_and_frees_the_integration() {
     let deleted = vault.delete(reference.vault_secret_id()).await;
     f.leaks.shown("delete", deleted).expect("delete");
 
-    assert_eq!(f.state().await, (0, 0, 2, None));
+    // Kept, restorable, for the recovery window; no longer linked nor listed.
+    assert_eq!(f.state().await, (1, 1, 2, None));
     let listed = f.leaks.shown("list", vault.list(f.integration()).await);
     assert_eq!(listed.unwrap(), []);
     f.leaks.expect_error(
@@ -1124,7 +1126,11 @@ async fn the_with_forms_run_inside_the_callers_transaction() {
         .shown("delete_with", deleted)
         .expect("an admin may delete");
     tx.commit().await.unwrap();
-    assert_eq!(f.state().await, (0, 0, 2, None));
+    assert_eq!(
+        f.state().await,
+        (1, 1, 2, None),
+        "kept for the recovery window"
+    );
     assert_eq!(
         audit_actions(&f.db.pool).await,
         ["store:authenticated", "delete:authenticated"]
@@ -1487,8 +1493,10 @@ async fn concurrent_calls_in_both_contexts_all_succeed_as_the_role_asked_for() {
             ("service_role".to_owned(), (SERVICE_WORKERS * 3) as i64)
         ]
     );
+    // Each store was rotated and then deleted: two kept versions each, for the recovery window.
+    let kept = ((SERVICE_WORKERS + USER_ROUNDS) * 2) as i64;
     let left = credential_vault_tests::RowCounts::of(&f.db.pool).await;
-    assert_eq!((left.vault_secrets, left.credentials), (0, 0));
+    assert_eq!((left.vault_secrets, left.credentials), (kept, kept));
     f.finish();
 }
 
@@ -1609,6 +1617,7 @@ async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
     ];
     // A login of its own, so that no session of the one above can linger in the count.
     let refused_login = f.login(SERVICE_LOGIN).await;
+    let refusals = refused.len();
     for (what, host, mode, ca, failure, message) in refused {
         let vault = f.service_vault(tls_options(&refused_login, host, mode, ca));
         f.leaks.expect_error(
@@ -1643,6 +1652,11 @@ async fn tls_verify_full_succeeds_with_the_right_ca_and_host_only() {
         assert_encrypted(&f.db, &login.name, what).await;
     }
     f.finish();
+    // scripts/test requires this figure: its step runs only ignored tests, and "0 passed" passes.
+    report_figure(&format!(
+        "tls: verify-full, verify-ca and require connected encrypted; {refusals} wrong CA or host \
+         refused with VaultError::Tls, no session made"
+    ));
 }
 
 #[tokio::test]
@@ -1692,6 +1706,7 @@ async fn tls_the_cli_verifies_the_server_and_takes_the_url_from_a_file() {
         )
     );
     f.finish();
+    report_figure("tls cli: verify-full with the URL from a file listed; a wrong CA exited 11");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@
 --
 -- The extension's objects belong to supabase_admin. This lets the project owner `postgres` wire
 -- its application to them from its own migrations (register the authorizer and the link hook,
--- purge an integration's credentials from its "integration deleted" trigger), check the server's
--- logging posture and the references' health, and read the audit log, which holds no value.
+-- purge an integration's credentials from its "integration deleted" trigger, set the recovery
+-- window, offer the incident revoke and the rotation report), schedule purge_expired(), check
+-- the server's logging posture and the references' health, and read the audit log, which holds
+-- no value.
 --
 -- Supabase's default privileges in schema public gave anon, authenticated and service_role
 -- EXECUTE on the extension's RPC functions, granted by supabase_admin, which postgres cannot
@@ -16,17 +18,27 @@
 -- migrations (the extension still decides by the calling role, whatever the grants).
 revoke execute on function
     public.vault_store_integration_credentials(text, text),
+    public.vault_store_integration_credentials(text, text, text),
     public.vault_retrieve_integration_credentials(text),
     public.vault_rotate_integration_credentials(text, text),
+    public.vault_rotate_integration_credentials(text, text, text),
     public.vault_delete_integration_credentials(text),
-    public.vault_list_integration_credentials(text)
+    public.vault_list_integration_credentials(text),
+    public.vault_list_integration_credential_versions(text),
+    public.vault_restore_integration_credentials(text),
+    public.vault_destroy_integration_credentials(text)
   from anon, authenticated, service_role;
 grant execute on function
     public.vault_store_integration_credentials(text, text),
+    public.vault_store_integration_credentials(text, text, text),
     public.vault_retrieve_integration_credentials(text),
     public.vault_rotate_integration_credentials(text, text),
+    public.vault_rotate_integration_credentials(text, text, text),
     public.vault_delete_integration_credentials(text),
-    public.vault_list_integration_credentials(text)
+    public.vault_list_integration_credentials(text),
+    public.vault_list_integration_credential_versions(text),
+    public.vault_restore_integration_credentials(text),
+    public.vault_destroy_integration_credentials(text)
   to postgres with grant option;
 
 grant select on credential_vault.credentials, credential_vault.audit_log
@@ -36,5 +48,9 @@ grant execute on function
     credential_vault.set_link_hook(regprocedure),
     credential_vault.purge_integration(uuid),
     credential_vault.health_report(boolean),
-    credential_vault.logging_posture()
+    credential_vault.logging_posture(),
+    credential_vault.set_recovery_window(interval),
+    credential_vault.purge_expired(),
+    credential_vault.revoke_integration_credentials(uuid[]),
+    credential_vault.rotation_report(interval, interval)
   to postgres with grant option;

@@ -70,13 +70,16 @@ select results_eq($$select authorizer::text from credential_vault.authorizer$$,
                   'the extension consults private.can_manage_integration');
 select is_definer('private', 'can_manage_integration', array['uuid'], 'the authorizer is SECURITY DEFINER');
 
--- Nothing of the app is callable as an RPC: public holds only extensions' functions.
-select is_empty($$
-  select p.oid::regprocedure from pg_catalog.pg_proc p
+-- Of the app, only its three RPCs are callable through the API: public holds extensions'
+-- functions besides.
+select set_eq($$
+  select p.oid::regprocedure::text from pg_catalog.pg_proc p
   where p.pronamespace = 'public'::regnamespace
     and not exists (select 1 from pg_catalog.pg_depend d
                     where d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
-$$, 'no app function lives in the exposed schema public');
+$$, array['organization_rotation_report(uuid,interval)', 'revoke_organization_credentials(uuid)',
+          'revoke_provider_credentials(text)'],
+'the app''s only functions in the exposed schema public are its three RPCs');
 select is_empty($$
   select p.oid::regprocedure from pg_catalog.pg_proc p
   where p.pronamespace = 'private'::regnamespace

@@ -171,14 +171,17 @@ select is((select actor_role || ' ' || actor_uid from credential_vault.audit_log
           'authenticated 00000000-0000-4000-8000-0000000000a1',
           'admin A: the audit records the rotation under authenticated and auth.uid()');
 select is(pg_temp.linked(:'integration_a'), :'ref_a2'::uuid, 'rotate moves credential_vault_id to the new secret in the same transaction');
-select is_empty(format('select 1 from vault.secrets where id = %L', :'ref_a'), 'rotate deleted the old secret');
-select results_eq($$select count(*) from vault.secrets$$, array[2::bigint], 'the refused second store left no secret behind');
+select is((select state from credential_vault.credentials where vault_secret_id = :'ref_a'), 'previous',
+          'rotate keeps the old secret as a previous version, no longer current');
+select results_eq($$select count(*) from vault.secrets$$, array[3::bigint],
+                  'the refused second store left no secret behind (B''s, A''s new and A''s kept one)');
 set local role authenticated;
 select set_config('request.jwt.claims', :'admin_a', true);
 select lives_ok(format('select public.vault_delete_integration_credentials(%L)', :'ref_a2'), 'admin A: deletes A''s credentials');
 reset role;
 select is(pg_temp.linked(:'integration_a'), null::uuid, 'delete clears credential_vault_id in the same transaction');
-select is_empty(format('select 1 from vault.secrets where id = %L', :'ref_a2'), 'delete deleted the secret');
+select is((select state from credential_vault.credentials where vault_secret_id = :'ref_a2'), 'deleted',
+          'delete leaves the secret kept as a deleted version, no longer current');
 set local role authenticated;
 select set_config('request.jwt.claims', :'admin_a', true);
 select vault_secret_id as ref_a3 from public.vault_store_integration_credentials(:'integration_a', '{"api_key": "canary-a-3c4d52"}') \gset

@@ -4,7 +4,7 @@
 //! the Supabase API gateway does it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
@@ -345,6 +345,14 @@ pub mod api {
         "select public.vault_delete_integration_credentials($1)::pg_catalog.text";
     pub const LIST: &str = "select vault_secret_id::pg_catalog.text \
          from public.vault_list_integration_credentials($1)";
+    pub const VERSIONS: &str = "select vault_secret_id::pg_catalog.text || ' ' || state \
+         from public.vault_list_integration_credential_versions($1)";
+    pub const RESTORE: &str = "select vault_secret_id::pg_catalog.text \
+         from public.vault_restore_integration_credentials($1)";
+    pub const DESTROY: &str =
+        "select public.vault_destroy_integration_credentials($1)::pg_catalog.text";
+    pub const STORE_EXPIRING: &str = "select vault_secret_id::pg_catalog.text \
+         from public.vault_store_integration_credentials($1, $2, $3)";
 }
 
 /// Credentials holding `secret`, as the JSON text the API takes.
@@ -495,6 +503,26 @@ pub async fn orphans<'c>(executor: impl sqlx::PgExecutor<'c>) -> i64 {
     .fetch_one(executor)
     .await
     .expect("count orphans")
+}
+
+/// Polls `condition`, a boolean query of the backend pids `pids` (bound as `$1`, `$2`, ...), until
+/// it holds; panics with `what` after 10 seconds. For waiting on another session's state (a lock
+/// wait, say) without sleeping for a guessed time.
+pub async fn wait_until(pool: &PgPool, condition: &str, pids: &[i32], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let holds: bool = pids
+            .iter()
+            .fold(sqlx::query_scalar(condition), |query, pid| query.bind(*pid))
+            .fetch_one(pool)
+            .await
+            .expect("poll the condition");
+        if holds {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Reports one figure of the run, such as `concurrency: 1008 attempts, ...`: written straight

@@ -3,16 +3,18 @@
 //! integration's current reference and retrieve it without pause. Every round has exactly one
 //! winner; every read returns the value written under the reference it asked for, or PT404 for
 //! a reference already rotated away; no Vault secret or credentials row is orphaned; the audit
-//! log has one row per successful operation.
+//! log has one row per successful operation. The race must have happened for any of this to
+//! mean something: some losers found the reference locked (PT409), the readers read values of
+//! several references, and some of their reads found a reference already rotated away.
 //! This suite owns concurrent rotation and concurrent stores for one integration.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, api, call_as, canary, credential_link,
-    credentials_json, impersonate, orphans, reads_audited, report_figure, sqlstate,
+    credentials_json, impersonate, orphans, reads_audited, report_figure, sqlstate, wait_until,
 };
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
@@ -201,23 +203,48 @@ async fn sixteen_writers_rotate_one_credential_while_four_readers_retrieve_it() 
         .iter()
         .filter(|read| matches!(read, Read::NotFound { .. }))
         .count();
+    let references_read: HashSet<&str> = reads
+        .iter()
+        .filter_map(|read| match read {
+            Read::Value { reference, .. } => Some(reference.as_str()),
+            _ => None,
+        })
+        .collect();
     assert!(
         invalid.is_empty(),
         "reads without a valid credential: {invalid:?}"
     );
-    assert!(values_read > 0, "the readers read nothing");
+    // Without these the checks above hold trivially: writers that never met at the lock, or
+    // readers that never overlapped a rotation.
+    assert!(
+        not_locked > 0,
+        "no loser found the reference locked (PT409): the writers never raced ({gone} PT404)"
+    );
+    assert!(
+        references_read.len() > 1,
+        "the readers read values of {} reference(s): they never saw a rotation",
+        references_read.len()
+    );
+    assert!(
+        rotated_away > 0,
+        "none of {values_read} reads found its reference rotated away (PT404): they never raced a rotation"
+    );
 
     let counts = RowCounts::of(&db.pool).await;
     let orphaned = orphans(&db.pool).await;
+    // Every rotated-away secret is kept, restorable, for the recovery window.
+    let versions = 1 + ROUNDS as i64;
     assert_eq!(
         (counts.vault_secrets, counts.credentials, orphaned),
-        (1, 1, 0),
+        (versions, versions, 0),
         "orphaned secrets"
     );
-    let remaining: String = sqlx::query_scalar("select id::text from vault.secrets")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let remaining: String = sqlx::query_scalar(
+        "select vault_secret_id::text from credential_vault.credentials where state = 'current'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(
         remaining, current,
         "the last winner's secret is the one left"
@@ -242,9 +269,11 @@ async fn sixteen_writers_rotate_one_credential_while_four_readers_retrieve_it() 
 
     report_figure(&format!(
         "concurrency: {attempts} rotation attempts in {ROUNDS} rounds, {ROUNDS} winners (1 per round), \
-         losers {not_locked} PT409 + {gone} PT404; {} reads ({values_read} values, {rotated_away} PT404 \
-         after rotation), {} invalid; {orphaned} orphans; audit {} rows = {} writes, {values_read} reads logged",
+         losers {not_locked} PT409 + {gone} PT404; {} reads ({values_read} values of {} references, \
+         {rotated_away} PT404 after rotation), {} invalid; {orphaned} orphans; audit {} rows = {} writes, \
+         {values_read} reads logged",
         reads.len(),
+        references_read.len(),
         invalid.len(),
         counts.audit_log,
         1 + ROUNDS,
@@ -262,10 +291,19 @@ async fn of_two_concurrent_stores_for_one_integration_the_second_is_refused_whol
             .bind(integration.to_string())
             .bind(credentials_json(&canary(secret)))
     };
+    let backend_pid = "select pg_backend_pid()";
     let mut first = db.begin_as(&Caller::ServiceRole).await;
+    let first_pid: i32 = sqlx::query_scalar(backend_pid)
+        .fetch_one(&mut *first)
+        .await
+        .unwrap();
     let stored = store("first").fetch_one(&mut *first).await.unwrap();
 
     let mut second = db.begin_as(&Caller::ServiceRole).await;
+    let second_pid: i32 = sqlx::query_scalar(backend_pid)
+        .fetch_one(&mut *second)
+        .await
+        .unwrap();
     let waiting = tokio::spawn({
         let query = store("second");
         async move {
@@ -273,12 +311,15 @@ async fn of_two_concurrent_stores_for_one_integration_the_second_is_refused_whol
             (sqlstate(&outcome), second.rollback().await)
         }
     });
-    // The second store is blocked on the integration's row until the first commits.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(
-        !waiting.is_finished(),
-        "the second store waits for the first"
-    );
+    // The second store is blocked by a lock the first holds, until the first commits.
+    wait_until(
+        &db.pool,
+        "select exists (select from pg_stat_activity where pid = $1
+                        and wait_event_type = 'Lock' and pg_blocking_pids(pid) = array[$2])",
+        &[second_pid, first_pid],
+        "the second store never waited for the first's lock",
+    )
+    .await;
     first.commit().await.unwrap();
     let (outcome, rolled_back) = waiting.await.unwrap();
     assert_eq!(outcome, "23505", "the second store is refused");

@@ -100,8 +100,8 @@ async fn round_trip_as_service_role_keeps_the_app_and_the_audit_in_step() {
         .unwrap();
     assert_eq!(
         integration_state(&db.pool, tenants.integration).await,
-        (0, 0, 3, None),
-        "nothing left behind but the audit"
+        (2, 2, 3, None),
+        "nothing left behind but the audit and, for the recovery window, the two kept versions"
     );
     assert_eq!(
         read_audit_roles(reference.parse().unwrap()),

@@ -1,22 +1,23 @@
-//! Faults: a backend terminated in the middle of a rotation, 100 times, and the whole server
-//! stopped with `pg_ctl stop -m immediate` during a store workload, 10 times. Afterwards every
+//! Faults: a backend terminated in the middle of a rotation, 100 times (each time only once its
+//! locks show it stopped where the stop point says), and the whole server stopped with
+//! `pg_ctl stop -m immediate` during a store workload, 10 times. Afterwards every
 //! reference a client saw committed is retrievable with its value, and nothing half-written
 //! remains: Vault secrets, credentials rows, the integrations' links and the audit log match
 //! one to one.
 //! This suite owns what terminations and crashes leave behind.
 //!
 //! The crash test restarts the cluster, which every test sharing it would notice, so it is
-//! ignored by default; run it alone, in a cluster of its own:
-//! `scripts/harness/with-cluster -- cargo test -p credential-vault-tests --test faults -- --ignored --nocapture`
+//! ignored by default; run it alone, in a durable cluster of its own (it refuses to run with
+//! fsync or synchronous commit off, which would make its verdict say nothing of durability):
+//! `scripts/harness/with-cluster --durable -- cargo test -p credential-vault-tests --test faults -- --ignored --nocapture`
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, api, call_as, canary, credential_link,
-    credentials_json, orphans, report_figure, server_log, sqlstate,
+    credentials_json, orphans, report_figure, server_log, sqlstate, wait_until,
 };
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -71,24 +72,66 @@ impl StopPoint {
         };
         lock.execute(blocker).await.expect("take the blocking lock");
     }
+
+    /// Whether the rotation's backend ($1) is where this stop point says, blocked by the
+    /// blocker ($2): for a row, the tuple lock it holds while it waits for the blocker's
+    /// transaction, in the mode of the statement that wants the row (DELETE and an UPDATE of the
+    /// unique credential_vault_id both take AccessExclusiveLock; a foreign key check would take
+    /// AccessShareLock) and on that row's ctid ($3 the old reference, $4 the integration).
+    fn stopped_here(self) -> &'static str {
+        match self {
+            StopPoint::DeletingOldSecret => {
+                "select exists (select from pg_locks l join vault.secrets s
+                                  on format('(%s,%s)', l.page, l.tuple)::tid = s.ctid
+                                where l.pid = $1 and l.granted and l.locktype = 'tuple'
+                                  and l.relation = 'vault.secrets'::regclass
+                                  and l.mode = 'AccessExclusiveLock' and s.id = $3::uuid)
+                    and exists (select from pg_locks l join pg_stat_activity b on b.pid = $2
+                                where l.pid = $1 and not l.granted and l.locktype = 'transactionid'
+                                  and l.transactionid = b.backend_xid)"
+            }
+            StopPoint::UnlinkingIntegration => {
+                "select exists (select from pg_locks l join public.organization_integrations i
+                                  on format('(%s,%s)', l.page, l.tuple)::tid = i.ctid
+                                where l.pid = $1 and l.granted and l.locktype = 'tuple'
+                                  and l.relation = 'public.organization_integrations'::regclass
+                                  and l.mode = 'AccessExclusiveLock' and i.id = $4)
+                    and exists (select from pg_locks l join pg_stat_activity b on b.pid = $2
+                                where l.pid = $1 and not l.granted and l.locktype = 'transactionid'
+                                  and l.transactionid = b.backend_xid)"
+            }
+            // Waiting for the pause lock (a bigint key: classid holds its high 32 bits, objid
+            // the low ones), with the old secret deleted and the integration unlinked already:
+            // both rows carry the rotation's transaction id as xmax.
+            StopPoint::AfterNewSecret => {
+                "select exists (select from pg_locks l
+                                where l.pid = $1 and not l.granted and l.locktype = 'advisory'
+                                  and l.classid = 0 and l.objid = 727001 and l.objsubid = 1)
+                    and exists (select from pg_locks l
+                                where l.pid = $2 and l.granted and l.locktype = 'advisory'
+                                  and l.classid = 0 and l.objid = 727001 and l.objsubid = 1)
+                    and exists (select from vault.secrets s, pg_stat_activity v
+                                where v.pid = $1 and s.id = $3::uuid and s.xmax = v.backend_xid)
+                    and exists (select from public.organization_integrations i, pg_stat_activity v
+                                where v.pid = $1 and i.id = $4 and i.xmax = v.backend_xid)"
+            }
+        }
+    }
 }
 
-/// Polls `condition` (a boolean query of the backend's pid) until it holds; panics with `what`
-/// after 10 seconds.
-async fn wait_until(pool: &PgPool, condition: &str, pid: i32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let holds: bool = sqlx::query_scalar(condition)
-            .bind(pid)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        if holds {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+/// The row, transaction and advisory locks backend `pid` holds or waits for, for a failure
+/// message.
+async fn locks_of(pool: &PgPool, pid: i32) -> Vec<String> {
+    sqlx::query_scalar(
+        "select format('%s %s %s%s', locktype, mode, case when granted then 'held' else 'awaited' end,
+                       coalesce(' on ' || relation::regclass::text, ''))
+         from pg_locks where pid = $1 and locktype in ('tuple', 'transactionid', 'advisory')
+         order by 1",
+    )
+    .bind(pid)
+    .fetch_all(pool)
+    .await
+    .unwrap()
 }
 
 async fn retrieve(connection: &mut PgConnection, reference: &str) -> Result<Value, String> {
@@ -112,6 +155,12 @@ fn json(text: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intact() {
     let db = TestDatabase::new().await;
+    // No recovery window: the rotation destroys the old secret in its own transaction, the path
+    // whose stop points are below (with a window it only marks the old one kept).
+    sqlx::raw_sql("select credential_vault.set_recovery_window('0')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let integration = Tenants::create(&db.pool).await.integration;
     let original = credentials_json(&canary("original"));
     let reference = db.store(integration, &original).await;
@@ -126,6 +175,10 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
     for round in 0..TERMINATIONS {
         let point = StopPoint::ALL[round % StopPoint::ALL.len()];
         let mut blocker = db.pool.begin().await.unwrap();
+        let blocker_pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+            .fetch_one(&mut *blocker)
+            .await
+            .unwrap();
         point.block(&mut blocker, &reference, integration).await;
 
         let mut victim = PgConnection::connect_with(&db.options()).await.unwrap();
@@ -145,11 +198,25 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
         });
         wait_until(
             &db.pool,
-            "select cardinality(pg_blocking_pids($1)) > 0",
-            pid,
+            "select pg_blocking_pids($1) = array[$2]",
+            &[pid, blocker_pid],
             "the rotation never blocked",
         )
         .await;
+        // Blocked, and stays so until the blocker rolls back: where it stopped cannot change.
+        let stopped_here: bool = sqlx::query_scalar(point.stopped_here())
+            .bind(pid)
+            .bind(blocker_pid)
+            .bind(&reference)
+            .bind(integration)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert!(
+            stopped_here,
+            "round {round}: the rotation did not stop at {point:?}: {:?}",
+            locks_of(&db.pool, pid).await
+        );
         let signalled: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
             .bind(pid)
             .fetch_one(&db.pool)
@@ -166,7 +233,7 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
         wait_until(
             &db.pool,
             "select not exists (select 1 from pg_stat_activity where pid = $1)",
-            pid,
+            &[pid],
             "the terminated backend never exited",
         )
         .await;
@@ -262,6 +329,23 @@ async fn store_until_failure(
 #[ignore = "restarts the cluster: run alone"]
 async fn stores_acknowledged_before_an_immediate_stop_survive_it_whole() {
     let db = TestDatabase::new().await;
+    let durability: Vec<(String, String)> = sqlx::query_as(
+        "select name, setting from pg_settings
+         where name in ('fsync', 'full_page_writes', 'synchronous_commit') order by name",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let on = |name: &str| (name.to_owned(), "on".to_owned());
+    assert_eq!(
+        durability,
+        [
+            on("fsync"),
+            on("full_page_writes"),
+            on("synchronous_commit")
+        ],
+        "a durability test needs a durable server: scripts/harness/with-cluster --durable"
+    );
     let tenants = Tenants::create(&db.pool).await;
     let mut sent: Vec<Store> = Vec::new();
     for crash in 0..CRASHES {
