@@ -351,6 +351,13 @@ macro_rules! the_calls_of_both_contexts {
 /// let reference = vault.store(integration, &credentials).await?;
 /// println!("stored {reference}"); // prints the id only
 ///
+/// // Undo a rotation: the replaced version is kept for the recovery window.
+/// let new_credentials = CredentialMap::new([("api_key", "sk-live-456")])?;
+/// let rotated = vault.rotate(reference.vault_secret_id(), &new_credentials).await?;
+/// let versions = vault.versions(integration).await?; // [rotated (current), reference (previous)]
+/// let restored = vault.restore(versions[1].vault_secret_id()).await?;
+/// assert_eq!(restored, reference);
+///
 /// // On the caller's own transaction, whose role and claims the caller has set:
 /// let mut transaction = pool.begin().await?;
 /// let references = vault.list_with(&mut *transaction, integration).await?;
@@ -427,6 +434,12 @@ impl UserVault {
 ///     // Hand the value to the sync job; never log it.
 ///     let _header = format!("Bearer {}", api_key.expose_secret());
 /// }
+///
+/// // A leaked key: rotate, then destroy the old version at once rather than keep it.
+/// let fresh = credential_vault_client::CredentialMap::new([("api_key", "sk-live-new")])?;
+/// let expires_at = chrono::Utc::now() + chrono::TimeDelta::days(90);
+/// vault.rotate_expiring(id, &fresh, expires_at).await?;
+/// vault.destroy(id).await?;
 /// # Ok(())
 /// # }
 /// ```
