@@ -107,6 +107,17 @@ impl CredentialMap {
         json_text(in_name_order, self.json_len)
     }
 
+    /// A second map of the same credentials, for the in-memory vault to keep what it stores
+    /// and hand out what it retrieves: the values are copied from secret to secret, never
+    /// through a plain buffer. Not a public `Clone`, so that copies of secrets stay deliberate.
+    #[cfg(feature = "fake")]
+    pub(crate) fn duplicate(&self) -> CredentialMap {
+        CredentialMap {
+            entries: self.entries.clone(),
+            json_len: self.json_len,
+        }
+    }
+
     /// The secret value stored under `name`.
     pub fn get(&self, name: &str) -> Option<&SecretString> {
         self.entries.get(name)

@@ -4,9 +4,17 @@
 //!
 //! - Two handles, one per context the design names, each with its calls and their `*_with`
 //!   forms: [`UserVault`] for an app server acting for a signed-in user ([`UserClaims`], role
-//!   `authenticated`: store, rotate, delete, list), and [`ServiceVault`] for background sync
-//!   services (the service role: the same, plus [`ServiceVault::retrieve`], the only way to read
-//!   plaintext, never for user-facing code). Each call is one transaction on one pooled
+//!   `authenticated`: store, rotate, delete, list, versions, restore), and [`ServiceVault`] for
+//!   background sync services (the service role: the same, plus [`ServiceVault::retrieve`], the
+//!   only way to read plaintext, never for user-facing code, and [`ServiceVault::destroy`]).
+//!   Rotate, restore and delete keep the replaced version for the database's recovery window
+//!   (listed by `versions` as a [`CredentialVersion`], made current again by `restore`);
+//!   `store_expiring` and `rotate_expiring` give credentials a rotation due date.
+//! - The same calls as traits, [`CredentialVault`] (both contexts) and
+//!   [`ServiceCredentialVault`] (the service role's), so that application code is written once
+//!   and runs on the handles in production and, with the cargo feature `fake`, on the in-memory
+//!   `fake::FakeVault` in the application's own unit tests; the client's behavioural suite runs
+//!   against both. Each call is one transaction on one pooled
 //!   connection, switched inside it to the handle's role and claims as Supabase's API gateway
 //!   does (`SET LOCAL`), so the login role only needs to be a member of that role and the
 //!   transaction pooler works. The `*_with` forms run on any connection, transaction or pool of
@@ -59,7 +67,10 @@ mod connect;
 mod context;
 mod credentials;
 mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod reference;
+mod traits;
 mod vault;
 
 #[cfg(test)]
@@ -73,5 +84,8 @@ pub use credential_vault_contract as contract;
 pub use credential_vault_contract::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
 pub use credentials::CredentialMap;
 pub use error::{TlsFailure, VaultError};
-pub use reference::{CredentialReference, IntegrationId, VaultSecretId};
+pub use reference::{
+    CredentialReference, CredentialVersion, IntegrationId, VaultSecretId, VersionState,
+};
+pub use traits::{CredentialVault, ServiceCredentialVault};
 pub use vault::{Deadlines, ServiceVault, UserVault};

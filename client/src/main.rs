@@ -1,5 +1,5 @@
-//! `credential-vault`: store, rotate, delete, list and retrieve integration credentials from the
-//! command line. Output is JSON on stdout; errors are one safe line on stderr and an exit code
+//! `credential-vault`: store, rotate, delete, list, retrieve, list the versions of, restore and
+//! destroy integration credentials from the command line. Output is JSON on stdout; errors are one safe line on stderr and an exit code
 //! per kind of error (see `EXIT_CODES`).
 
 use std::fs::File;
@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::error::{ContextKind, ErrorKind};
 use clap::{Args, Parser, Subcommand};
 use credential_vault_client::{
@@ -77,15 +78,21 @@ enum Command {
         integration_id: IntegrationId,
         #[command(flatten)]
         input: CredentialsInput,
+        #[command(flatten)]
+        expiry: Expiry,
     },
-    /// Replace the credentials behind a reference; prints the new reference
+    /// Replace the credentials behind a reference; prints the new reference. The old version is
+    /// kept for the database's recovery window
     Rotate {
         /// The current reference's vault_secret_id (a UUID)
         vault_secret_id: VaultSecretId,
         #[command(flatten)]
         input: CredentialsInput,
+        #[command(flatten)]
+        expiry: Expiry,
     },
-    /// Delete the credentials behind a reference
+    /// Delete the credentials behind a reference; they are kept for the database's recovery
+    /// window
     Delete {
         /// The reference's vault_secret_id (a UUID)
         vault_secret_id: VaultSecretId,
@@ -94,6 +101,22 @@ enum Command {
     List {
         /// The integration's id (a UUID)
         integration_id: IntegrationId,
+    },
+    /// List every version of an integration's credentials, current and kept, newest first, as
+    /// a JSON array; never a value
+    Versions {
+        /// The integration's id (a UUID)
+        integration_id: IntegrationId,
+    },
+    /// Make a kept version current again; prints its reference
+    Restore {
+        /// The kept version's vault_secret_id (a UUID)
+        vault_secret_id: VaultSecretId,
+    },
+    /// Destroy a version, current or kept, now: it cannot be restored
+    Destroy {
+        /// The version's vault_secret_id (a UUID)
+        vault_secret_id: VaultSecretId,
     },
     /// Read credentials back (needs a service-role login); prints only the names unless
     /// --show-secrets
@@ -111,6 +134,19 @@ struct CredentialsInput {
     /// Read the credentials JSON from this file instead of standard input
     #[arg(long, value_name = "PATH")]
     credentials_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct Expiry {
+    /// When the credentials are due for rotation, an RFC 3339 timestamp with an offset
+    /// (2027-01-31T00:00:00Z); the database's rotation_report() lists them from then on
+    #[arg(long, value_name = "TIMESTAMP", value_parser = expiry)]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// An `--expires-at` by the contract's own rule, as the server would read it.
+fn expiry(text: &str) -> Result<DateTime<Utc>, contract::Error> {
+    contract::parse_expires_at(Some(text))?.ok_or(contract::Error::InvalidExpiresAt)
 }
 
 /// More than any valid credentials JSON could take, even pretty-printed.
@@ -230,16 +266,44 @@ async fn execute(command: Command, vault: &ServiceVault) -> Result<Zeroizing<Str
         Command::Store {
             integration_id,
             input,
-        } => to_json(&vault.store(integration_id, &input.read()?).await?),
+            expiry,
+        } => {
+            let credentials = input.read()?;
+            to_json(&match expiry.expires_at {
+                None => vault.store(integration_id, &credentials).await?,
+                Some(at) => {
+                    vault
+                        .store_expiring(integration_id, &credentials, at)
+                        .await?
+                }
+            })
+        }
         Command::Rotate {
             vault_secret_id,
             input,
-        } => to_json(&vault.rotate(vault_secret_id, &input.read()?).await?),
+            expiry,
+        } => {
+            let credentials = input.read()?;
+            to_json(&match expiry.expires_at {
+                None => vault.rotate(vault_secret_id, &credentials).await?,
+                Some(at) => {
+                    vault
+                        .rotate_expiring(vault_secret_id, &credentials, at)
+                        .await?
+                }
+            })
+        }
         Command::Delete { vault_secret_id } => {
             vault.delete(vault_secret_id).await?;
             to_json(&serde_json::json!({ "vault_secret_id": vault_secret_id, "deleted": true }))
         }
         Command::List { integration_id } => to_json(&vault.list(integration_id).await?),
+        Command::Versions { integration_id } => to_json(&vault.versions(integration_id).await?),
+        Command::Restore { vault_secret_id } => to_json(&vault.restore(vault_secret_id).await?),
+        Command::Destroy { vault_secret_id } => {
+            vault.destroy(vault_secret_id).await?;
+            to_json(&serde_json::json!({ "vault_secret_id": vault_secret_id, "destroyed": true }))
+        }
         Command::Retrieve {
             vault_secret_id,
             show_secrets,
@@ -381,6 +445,48 @@ mod tests {
             message.contains("VAULT_SECRET_ID") && !message.contains("canary"),
             "{message}"
         );
+
+        let typed = [
+            "credential-vault",
+            "rotate",
+            "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c",
+            "--expires-at",
+            "canary",
+        ];
+        let failure = usage_failure(&Cli::try_parse_from(typed).unwrap_err());
+        let message = failure.message();
+        assert!(
+            message.contains("--expires-at") && !message.contains("canary"),
+            "{message}"
+        );
+        assert_eq!(failure.exit_code(), 2);
+    }
+
+    #[test]
+    fn an_expiry_is_read_by_the_contracts_rule() {
+        let expiry_of = |text: &str| {
+            let typed = [
+                "credential-vault",
+                "store",
+                "3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c",
+            ];
+            let cli = Cli::try_parse_from(typed.iter().copied().chain(["--expires-at", text]));
+            match cli.map_err(|error| error.kind())?.command {
+                Command::Store { expiry, .. } => Ok(expiry.expires_at),
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        let at = "2027-01-31T02:00:00+02:00"
+            .parse::<DateTime<Utc>>()
+            .unwrap();
+        assert_eq!(expiry_of("2027-01-31T02:00:00+02:00"), Ok(Some(at)));
+        for refused in ["2027-01-31", "2027-01-31T00:00:00", "tomorrow", ""] {
+            assert_eq!(
+                expiry_of(refused),
+                Err(ErrorKind::ValueValidation),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Executor, PgConnection, Postgres};
 
@@ -14,7 +15,9 @@ use crate::connect::lazy_pool;
 use crate::context::{SERVICE_ROLE, SERVICE_ROLE_CLAIMS, UserClaims, in_transaction_as};
 use crate::credentials::CredentialMap;
 use crate::error::VaultError;
-use crate::reference::{CredentialReference, IntegrationId, VaultSecretId};
+use crate::reference::{CredentialReference, CredentialVersion, IntegrationId, VaultSecretId};
+#[cfg(doc)]
+use crate::{CredentialVault, ServiceCredentialVault};
 
 /// How long each call may take, including getting a connection, before it fails with
 /// [`VaultError::Timeout`]. Every deadline is 5 seconds by default.
@@ -28,16 +31,22 @@ use crate::reference::{CredentialReference, IntegrationId, VaultSecretId};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {
-    /// For `store`.
+    /// For `store` and `store_expiring`.
     pub store: Duration,
-    /// For `rotate`.
+    /// For `rotate` and `rotate_expiring`.
     pub rotate: Duration,
     /// For `delete`.
     pub delete: Duration,
     /// For `list`.
     pub list: Duration,
+    /// For `versions`.
+    pub versions: Duration,
+    /// For `restore`.
+    pub restore: Duration,
     /// For `retrieve`.
     pub retrieve: Duration,
+    /// For `destroy`.
+    pub destroy: Duration,
 }
 
 impl Deadlines {
@@ -48,7 +57,10 @@ impl Deadlines {
             rotate: deadline,
             delete: deadline,
             list: deadline,
+            versions: deadline,
+            restore: deadline,
             retrieve: deadline,
+            destroy: deadline,
         }
     }
 }
@@ -70,9 +82,9 @@ pub(crate) async fn within<T>(
         .unwrap_or(Err(VaultError::Timeout { after: deadline }))
 }
 
-/// Store, rotate, delete and list, and their `*_with` forms: the calls both handles have, written
-/// once. Each handle's own `in_own_transaction` says whom its calls run as.
-macro_rules! store_rotate_delete_list {
+/// Store, rotate, delete, list, versions and restore, and their `*_with` forms: the calls both
+/// handles have, written once. Each handle's own `in_own_transaction` says whom its calls run as.
+macro_rules! the_calls_of_both_contexts {
     () => {
         /// Stores `credentials` for `integration_id` and returns the new reference.
         ///
@@ -84,11 +96,8 @@ macro_rules! store_rotate_delete_list {
             integration_id: IntegrationId,
             credentials: &CredentialMap,
         ) -> Result<CredentialReference, VaultError> {
-            let deadline = self.deadlines.store;
-            self.in_own_transaction(deadline, async |connection| {
-                api::store(connection, integration_id, credentials).await
-            })
-            .await
+            self.store_maybe_expiring(integration_id, credentials, None)
+                .await
         }
 
         /// [`store`](Self::store) on the caller's executor.
@@ -98,23 +107,67 @@ macro_rules! store_rotate_delete_list {
             integration_id: IntegrationId,
             credentials: &CredentialMap,
         ) -> Result<CredentialReference, VaultError> {
-            let call = api::store(executor, integration_id, credentials);
+            let call = api::store(executor, integration_id, credentials, None);
             within(self.deadlines.store, call).await
         }
 
-        /// Replaces the credentials behind `vault_secret_id` and returns the new reference; the
-        /// old one is deleted in the same transaction. On [`VaultError::Conflict`], re-read the
-        /// reference with [`list`](Self::list) and try again.
+        /// [`store`](Self::store) with a rotation due date: the database's
+        /// `credential_vault.rotation_report()` lists the credentials once `expires_at` is
+        /// near or past. They stay usable after it. Needs extension 0.4.0.
+        ///
+        /// # Errors
+        ///
+        /// Those of [`store`](Self::store), and
+        /// [`VaultError::Validation`]`(`[`contract::Error::InvalidExpiresAt`](crate::contract::Error::InvalidExpiresAt)`)`
+        /// before any round trip for a time the server cannot take (a year past 9999).
+        pub async fn store_expiring(
+            &self,
+            integration_id: IntegrationId,
+            credentials: &CredentialMap,
+            expires_at: DateTime<Utc>,
+        ) -> Result<CredentialReference, VaultError> {
+            self.store_maybe_expiring(integration_id, credentials, Some(expires_at))
+                .await
+        }
+
+        /// [`store_expiring`](Self::store_expiring) on the caller's executor.
+        pub async fn store_expiring_with<'c>(
+            &self,
+            executor: impl Executor<'c, Database = Postgres>,
+            integration_id: IntegrationId,
+            credentials: &CredentialMap,
+            expires_at: DateTime<Utc>,
+        ) -> Result<CredentialReference, VaultError> {
+            let call = api::store(executor, integration_id, credentials, Some(expires_at));
+            within(self.deadlines.store, call).await
+        }
+
+        async fn store_maybe_expiring(
+            &self,
+            integration_id: IntegrationId,
+            credentials: &CredentialMap,
+            expires_at: Option<DateTime<Utc>>,
+        ) -> Result<CredentialReference, VaultError> {
+            let deadline = self.deadlines.store;
+            self.in_own_transaction(deadline, async |connection| {
+                api::store(connection, integration_id, credentials, expires_at).await
+            })
+            .await
+        }
+
+        /// Replaces the credentials behind `vault_secret_id`, which must be current, and
+        /// returns the new reference. The old version is kept as
+        /// [`VersionState::Previous`](crate::VersionState::Previous) for the database's
+        /// recovery window (see [`restore`](Self::restore)), or destroyed at once when the
+        /// window is zero (as before 0.4.0). On [`VaultError::Conflict`], re-read the reference
+        /// with [`list`](Self::list) and try again.
         pub async fn rotate(
             &self,
             vault_secret_id: VaultSecretId,
             credentials: &CredentialMap,
         ) -> Result<CredentialReference, VaultError> {
-            let deadline = self.deadlines.rotate;
-            self.in_own_transaction(deadline, async |connection| {
-                api::rotate(connection, vault_secret_id, credentials).await
-            })
-            .await
+            self.rotate_maybe_expiring(vault_secret_id, credentials, None)
+                .await
         }
 
         /// [`rotate`](Self::rotate) on the caller's executor.
@@ -124,11 +177,51 @@ macro_rules! store_rotate_delete_list {
             vault_secret_id: VaultSecretId,
             credentials: &CredentialMap,
         ) -> Result<CredentialReference, VaultError> {
-            let call = api::rotate(executor, vault_secret_id, credentials);
+            let call = api::rotate(executor, vault_secret_id, credentials, None);
             within(self.deadlines.rotate, call).await
         }
 
-        /// Deletes the credentials behind `vault_secret_id`.
+        /// [`rotate`](Self::rotate) with a rotation due date for the new credentials, as
+        /// [`store_expiring`](Self::store_expiring) takes it. Needs extension 0.4.0.
+        pub async fn rotate_expiring(
+            &self,
+            vault_secret_id: VaultSecretId,
+            credentials: &CredentialMap,
+            expires_at: DateTime<Utc>,
+        ) -> Result<CredentialReference, VaultError> {
+            self.rotate_maybe_expiring(vault_secret_id, credentials, Some(expires_at))
+                .await
+        }
+
+        /// [`rotate_expiring`](Self::rotate_expiring) on the caller's executor.
+        pub async fn rotate_expiring_with<'c>(
+            &self,
+            executor: impl Executor<'c, Database = Postgres>,
+            vault_secret_id: VaultSecretId,
+            credentials: &CredentialMap,
+            expires_at: DateTime<Utc>,
+        ) -> Result<CredentialReference, VaultError> {
+            let call = api::rotate(executor, vault_secret_id, credentials, Some(expires_at));
+            within(self.deadlines.rotate, call).await
+        }
+
+        async fn rotate_maybe_expiring(
+            &self,
+            vault_secret_id: VaultSecretId,
+            credentials: &CredentialMap,
+            expires_at: Option<DateTime<Utc>>,
+        ) -> Result<CredentialReference, VaultError> {
+            let deadline = self.deadlines.rotate;
+            self.in_own_transaction(deadline, async |connection| {
+                api::rotate(connection, vault_secret_id, credentials, expires_at).await
+            })
+            .await
+        }
+
+        /// Deletes the credentials behind `vault_secret_id`, which must be current. They are
+        /// kept as [`VersionState::Deleted`](crate::VersionState::Deleted) for the database's
+        /// recovery window (see [`restore`](Self::restore)), or destroyed at once when the
+        /// window is zero (as before 0.4.0).
         pub async fn delete(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
             let deadline = self.deadlines.delete;
             self.in_own_transaction(deadline, async |connection| {
@@ -170,11 +263,67 @@ macro_rules! store_rotate_delete_list {
         ) -> Result<Vec<CredentialReference>, VaultError> {
             within(self.deadlines.list, api::list(executor, integration_id)).await
         }
+
+        /// Every version of `integration_id`'s credentials still held, newest first: the
+        /// current ones and those kept after a rotate, a restore or a delete (past their
+        /// `destroy_after` too, until the database purges them). Never any value. Needs
+        /// extension 0.4.0.
+        ///
+        /// Fails with [`VaultError::NotFound`] if the caller may not manage the integration.
+        pub async fn versions(
+            &self,
+            integration_id: IntegrationId,
+        ) -> Result<Vec<CredentialVersion>, VaultError> {
+            let deadline = self.deadlines.versions;
+            self.in_own_transaction(deadline, async |connection| {
+                api::versions(connection, integration_id).await
+            })
+            .await
+        }
+
+        /// [`versions`](Self::versions) on the caller's executor.
+        pub async fn versions_with<'c>(
+            &self,
+            executor: impl Executor<'c, Database = Postgres>,
+            integration_id: IntegrationId,
+        ) -> Result<Vec<CredentialVersion>, VaultError> {
+            let call = api::versions(executor, integration_id);
+            within(self.deadlines.versions, call).await
+        }
+
+        /// Makes the kept version `vault_secret_id` current again and returns its reference
+        /// (its id and original `created_at`); every current version of its integration becomes
+        /// [`VersionState::Previous`](crate::VersionState::Previous) in the same transaction.
+        /// Needs extension 0.4.0.
+        ///
+        /// Fails with [`VaultError::NotFound`] if the version is unknown, current, past its
+        /// `destroy_after`, or not the caller's to manage.
+        pub async fn restore(
+            &self,
+            vault_secret_id: VaultSecretId,
+        ) -> Result<CredentialReference, VaultError> {
+            let deadline = self.deadlines.restore;
+            self.in_own_transaction(deadline, async |connection| {
+                api::restore(connection, vault_secret_id).await
+            })
+            .await
+        }
+
+        /// [`restore`](Self::restore) on the caller's executor.
+        pub async fn restore_with<'c>(
+            &self,
+            executor: impl Executor<'c, Database = Postgres>,
+            vault_secret_id: VaultSecretId,
+        ) -> Result<CredentialReference, VaultError> {
+            let call = api::restore(executor, vault_secret_id);
+            within(self.deadlines.restore, call).await
+        }
     };
 }
 
 /// The handle for an app server acting for a signed-in user (an organization's admin): store,
-/// rotate, delete and list, with no way to read a secret back. Cheap to clone (the pool is
+/// rotate, delete, list, versions and restore (the calls of [`CredentialVault`]), with no way
+/// to read a secret back or to destroy one. Cheap to clone (the pool is
 /// shared): build one per request from the user's verified claims.
 ///
 /// Each call runs in a transaction of its own on one pooled connection, switched inside it to the
@@ -201,6 +350,13 @@ macro_rules! store_rotate_delete_list {
 /// let credentials = CredentialMap::new([("api_key", "sk-live-123")])?;
 /// let reference = vault.store(integration, &credentials).await?;
 /// println!("stored {reference}"); // prints the id only
+///
+/// // Undo a rotation: the replaced version is kept for the recovery window.
+/// let new_credentials = CredentialMap::new([("api_key", "sk-live-456")])?;
+/// let rotated = vault.rotate(reference.vault_secret_id(), &new_credentials).await?;
+/// let versions = vault.versions(integration).await?; // [rotated (current), reference (previous)]
+/// let restored = vault.restore(versions[1].vault_secret_id()).await?;
+/// assert_eq!(restored, reference);
 ///
 /// // On the caller's own transaction, whose role and claims the caller has set:
 /// let mut transaction = pool.begin().await?;
@@ -248,11 +404,12 @@ impl UserVault {
         within(deadline, in_transaction_as(&self.pool, role, claims, call)).await
     }
 
-    store_rotate_delete_list!();
+    the_calls_of_both_contexts!();
 }
 
-/// The handle for background sync services, as the service role: store, rotate, delete and list
-/// for any integration, and [`retrieve`](Self::retrieve), the only way to read credentials back.
+/// The handle for background sync services, as the service role: store, rotate, delete, list,
+/// versions and restore for any integration, [`retrieve`](Self::retrieve), the only way to read
+/// credentials back, and [`destroy`](Self::destroy) (the calls of [`ServiceCredentialVault`]).
 ///
 /// Each call runs in a transaction of its own on one pooled connection, switched inside it to
 /// `service_role` (`SET LOCAL ROLE`, never a startup option), so it works through the
@@ -277,6 +434,12 @@ impl UserVault {
 ///     // Hand the value to the sync job; never log it.
 ///     let _header = format!("Bearer {}", api_key.expose_secret());
 /// }
+///
+/// // A leaked key: rotate, then destroy the old version at once rather than keep it.
+/// let fresh = credential_vault_client::CredentialMap::new([("api_key", "sk-live-new")])?;
+/// let expires_at = chrono::Utc::now() + chrono::TimeDelta::days(90);
+/// vault.rotate_expiring(id, &fresh, expires_at).await?;
+/// vault.destroy(id).await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -324,7 +487,7 @@ impl ServiceVault {
         within(deadline, transaction).await
     }
 
-    store_rotate_delete_list!();
+    the_calls_of_both_contexts!();
 
     /// Returns the credentials behind `vault_secret_id` **in plaintext**.
     ///
@@ -355,6 +518,35 @@ impl ServiceVault {
         within(
             self.deadlines.retrieve,
             api::retrieve(executor, vault_secret_id),
+        )
+        .await
+    }
+
+    /// Destroys the version `vault_secret_id` now, current or kept: its Vault secret is
+    /// deleted and cannot be restored. For incident response and for honouring a deletion
+    /// request before the recovery window ends; day-to-day, [`delete`](Self::delete) keeps a
+    /// way back. Only the service role may destroy (a user's transaction gets
+    /// [`VaultError::PermissionDenied`]). Needs extension 0.4.0.
+    ///
+    /// Fails with [`VaultError::NotFound`] if there is no such version.
+    pub async fn destroy(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
+        let deadline = self.deadlines.destroy;
+        self.in_own_transaction(deadline, async |connection| {
+            api::destroy(connection, vault_secret_id).await
+        })
+        .await
+    }
+
+    /// [`destroy`](Self::destroy) on the caller's executor, whose transaction must already run
+    /// as the service role.
+    pub async fn destroy_with<'c>(
+        &self,
+        executor: impl Executor<'c, Database = Postgres>,
+        vault_secret_id: VaultSecretId,
+    ) -> Result<(), VaultError> {
+        within(
+            self.deadlines.destroy,
+            api::destroy(executor, vault_secret_id),
         )
         .await
     }

@@ -81,6 +81,34 @@ fn an_unreachable_server_exits_9() {
         "",
     );
     assert_eq!(failure_code(&output), 9);
+    for command in ["versions", "restore", "destroy"] {
+        let output = run_cli(CLI, &[command, INTEGRATION], Some(&url), "");
+        assert_eq!(failure_code(&output), 9, "{command}");
+    }
+    let output = run_cli(
+        CLI,
+        &["store", INTEGRATION, "--expires-at", "2027-01-31T00:00:00Z"],
+        Some(&url),
+        r#"{"api_key": "k"}"#,
+    );
+    assert_eq!(
+        failure_code(&output),
+        9,
+        "a valid expiry goes on to connect"
+    );
+}
+
+#[test]
+fn an_expiry_that_is_not_rfc_3339_exits_2_before_any_connection() {
+    for expiry in ["2027-01-31", "2027-01-31T00:00:00", CANARY] {
+        let output = run_cli(
+            CLI,
+            &["rotate", INTEGRATION, "--expires-at", expiry],
+            Some(&refused_url()),
+            r#"{"api_key": "k"}"#,
+        );
+        assert_eq!(failure_code(&output), 2, "{expiry}");
+    }
 }
 
 #[test]

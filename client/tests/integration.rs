@@ -21,8 +21,9 @@ use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use credential_vault_client::{
-    CONNECT_TIMEOUT, CredentialMap, CredentialReference, Deadlines, IntegrationId, ServiceVault,
-    TlsFailure, UserClaims, UserVault, VaultError, VaultSecretId, contract, supabase_options,
+    CONNECT_TIMEOUT, CredentialMap, CredentialReference, CredentialVersion, Deadlines,
+    IntegrationId, ServiceVault, TlsFailure, UserClaims, UserVault, VaultError, VaultSecretId,
+    VersionState, contract, supabase_options,
 };
 use credential_vault_tests::{
     Caller, CliRun, Tenants, TestDatabase, audit_actions, canary, database_error_text,
@@ -1188,6 +1189,84 @@ async fn the_cli_round_trips_on_stdin_and_reports_a_conflict_safely() {
         )
     );
     assert_eq!(f.state().await.0, 1, "still one secret");
+    f.finish();
+}
+
+#[tokio::test]
+async fn the_cli_lists_versions_restores_and_destroys() {
+    let f = Fixture::new().await;
+    let login = f.login(SERVICE_LOGIN).await;
+    let url = login.url(&login.password);
+    let integration = f.tenants.integration.to_string();
+    let input = |label: &str| serde_json::json!({"api_key": f.leaks.secret(label)}).to_string();
+    let succeeded = |run: &CliRun| {
+        assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+        serde_json::from_str::<serde_json::Value>(&run.stdout).expect("JSON")
+    };
+
+    let expiry = "2027-01-31T00:00:00Z";
+    let stored = f.cli(
+        &["store", &integration, "--expires-at", expiry],
+        Some(&url),
+        &input("cli-versions-first"),
+    );
+    let first: CredentialReference = serde_json::from_value(succeeded(&stored)).unwrap();
+    let first_id = first.vault_secret_id().to_string();
+    let expires_at: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "select expires_at from credential_vault.credentials where vault_secret_id = $1",
+    )
+    .bind(first.vault_secret_id().as_uuid())
+    .fetch_one(&f.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(expires_at, Some(expiry.parse().unwrap()));
+    let rotated = f.cli(
+        &["rotate", &first_id],
+        Some(&url),
+        &input("cli-versions-second"),
+    );
+    let second: CredentialReference = serde_json::from_value(succeeded(&rotated)).unwrap();
+
+    let versions = f.cli(&["versions", &integration], Some(&url), "");
+    let versions: Vec<CredentialVersion> = serde_json::from_value(succeeded(&versions)).unwrap();
+    let states: Vec<_> = versions
+        .iter()
+        .map(|v| (v.reference(), v.state()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (second, VersionState::Current),
+            (first, VersionState::Previous)
+        ]
+    );
+
+    let restored = f.cli(&["restore", &first_id], Some(&url), "");
+    assert_eq!(
+        serde_json::from_value::<CredentialReference>(succeeded(&restored)).unwrap(),
+        first
+    );
+    let second_id = second.vault_secret_id().to_string();
+    let destroyed = f.cli(&["destroy", &second_id], Some(&url), "");
+    assert_eq!(
+        succeeded(&destroyed),
+        serde_json::json!({"vault_secret_id": second_id, "destroyed": true})
+    );
+    let versions = f.cli(&["versions", &integration], Some(&url), "");
+    assert_eq!(
+        succeeded(&versions),
+        serde_json::json!([{
+            "vault_secret_id": first_id, "created_at": first.created_at(), "state": "current",
+            "replaced_at": null, "destroy_after": null,
+        }])
+    );
+
+    // A version that is not kept any more is not found, exit code 4.
+    let again = f.cli(&["restore", &second_id], Some(&url), "");
+    assert_eq!(
+        (again.code, again.stdout.as_str(), again.stderr.as_str()),
+        (Some(4), "", &*format!("credential-vault: {NOT_FOUND}\n"))
+    );
     f.finish();
 }
 
