@@ -40,13 +40,11 @@ create index credentials_destroy_after_idx on credential_vault.credentials (dest
 comment on table credential_vault.credentials is
     'One row per Vault secret stored through credential_vault: which integration it belongs to, its state and when a kept version is destroyed. Never a value.';
 
-
 create table credential_vault.settings (
     singleton boolean primary key default true check (singleton),
     recovery_window interval not null
         constraint settings_recovery_window_check check (recovery_window >= interval '0')
 );
-comment on table credential_vault.settings is
 comment on table credential_vault.settings is
     'How long a replaced or deleted secret is kept (see credential_vault.set_recovery_window); no row: 7 days.';
 
@@ -59,7 +57,6 @@ alter table credential_vault.audit_log
                           'restore', 'destroy', 'expire', 'revoke'));
 comment on table credential_vault.audit_log is
     'Every successful write (store, rotate, delete, restore, destroy, expire, revoke, purge, repair), in the same transaction: role and auth.uid() of the caller, action, references. Never a value. Reads are audited in the server log.';
-
 
 create function public.vault_store_integration_credentials(integration_id text, credentials_json text, expires_at text)
 returns credential_vault.credential_reference

@@ -239,6 +239,7 @@ fn run(args: &Args) -> Result<()> {
         }
     }
     std::fs::remove_dir_all(&tmp)?;
+    let revokes = revoke(&superuser, sizes.last().copied().unwrap_or(0))?;
 
     let facts = json!({
         "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -249,7 +250,7 @@ fn run(args: &Args) -> Result<()> {
                    "seconds": args.seconds, "rounds": args.rounds, "warmup": args.warmup,
                    "pgbench": "-M prepared, unix socket, -l (every transaction's latency)",
                    "session": "postgres with startup options role=service_role, synchronous_commit"},
-        "population": population, "total_seconds": started.elapsed().as_secs_f64(),
+        "population": population, "revoke": revokes, "total_seconds": started.elapsed().as_secs_f64(),
     });
     let measurements: Vec<Value> = samples
         .iter()
@@ -273,6 +274,42 @@ fn run(args: &Args) -> Result<()> {
     chart::draw(&samples, &out.join("latest.png"))?;
     println!("bench: wrote {}/latest.{{md,json,png}}", out.display());
     Ok(())
+}
+
+/// Incident response: revoking 10 and 100 thousand of the populated credentials in one call each
+/// (disjoint sets, the app's link hook told of each), as far as the population reaches. The
+/// cost is meant to be linear: seconds per credential are reported beside the seconds.
+fn revoke(superuser: &str, population: u32) -> Result<Vec<Value>> {
+    let mut revokes = Vec::new();
+    let mut first = 1;
+    for count in [10_000u32, 100_000] {
+        if first + count - 1 > population {
+            break;
+        }
+        let vars = [
+            ("first", first.to_string()),
+            ("last", (first + count - 1).to_string()),
+        ];
+        let timing = Instant::now();
+        let destroyed = psql(
+            superuser,
+            "",
+            "select count(*) from credential_vault.revoke_integration_credentials(array(
+               select c.integration_id from bench.our_ids o
+               join credential_vault.credentials c on c.vault_secret_id = o.id
+               where o.n between :first and :last))",
+            &vars,
+        )?;
+        let seconds = timing.elapsed().as_secs_f64();
+        if destroyed != count.to_string() {
+            return Err(format!("revoke destroyed {destroyed} of {count}").into());
+        }
+        println!("bench: revoked {count} credentials in one call in {seconds:.2} s");
+        revokes.push(json!({"credentials": count, "seconds": seconds,
+                            "microseconds_each": seconds * 1e6 / f64::from(count)}));
+        first += count;
+    }
+    Ok(revokes)
 }
 
 const AS_SERVICE: &str = "-c role=service_role";
@@ -495,7 +532,17 @@ fn markdown(facts: &Value, table: &str, targets: &[Value]) -> String {
         facts["config"],
     );
     md += "Throughput in calls per second; ratios are of throughput; ours/floor is against `select 1`.\n\n";
-    md + table + "\n## Targets\n\n" + &targets_markdown(targets)
+    md += &(table.to_owned() + "\n## Targets\n\n" + &targets_markdown(targets));
+    md += "\n## Revoking in one call\n\n| credentials | seconds | microseconds each |\n|---|---|---|\n";
+    for revoke in facts["revoke"].as_array().into_iter().flatten() {
+        md += &format!(
+            "| {} | {:.2} | {:.0} |\n",
+            revoke["credentials"],
+            revoke["seconds"].as_f64().unwrap_or(f64::NAN),
+            revoke["microseconds_each"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    md
 }
 
 fn machine() -> Value {

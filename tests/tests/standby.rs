@@ -1,14 +1,17 @@
 //! Read replicas, owned here: a streaming hot standby of the harness's primary, as Supabase's
 //! read replicas are. Retrieve and list work there under the same role and tenant rules (a
 //! sample of each kind of caller; the whole matrix is supabase/tests/03's), each read is audited
-//! in the standby's own server log, and store, rotate and delete fail with 25006.
+//! in the standby's own server log, the versions and the rotation report read there too, and
+//! store, rotate, delete, restore and destroy fail with 25006.
 //!
 //! Needs the standby, so it is ignored by default; run it with
 //! `scripts/harness/with-cluster --standby -- cargo test -p credential-vault-tests --test standby -- --ignored`
 
 use std::time::{Duration, Instant};
 
-use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
+use credential_vault_tests::api::{
+    DELETE, DESTROY, LIST, RESTORE, RETRIEVE, ROTATE, STORE, VERSIONS,
+};
 use credential_vault_tests::{
     Caller, Tenants, TestDatabase, call_as, canary, credentials_json, read_audit_roles_in,
     report_figure, sqlstate, standby_log, standby_options,
@@ -104,6 +107,21 @@ async fn a_standby_serves_reads_under_the_same_rules_and_refuses_writes() {
         answers.push(expected);
     }
 
+    // The versions and the rotation report are reads too.
+    let versions = call_as(&mut standby, &t.admin, VERSIONS, &[integration.as_str()]).await;
+    assert_eq!(
+        versions.unwrap(),
+        [format!("{reference} current")],
+        "admin versions on the standby"
+    );
+    answers.push("ok");
+    let due: i64 = sqlx::query_scalar("select count(*) from credential_vault.rotation_report('0')")
+        .fetch_one(&mut standby)
+        .await
+        .expect("the rotation report on the standby");
+    assert_eq!(due, 1, "the one current credential is older than 0");
+    answers.push("ok");
+
     // Writes are refused with the documented SQLSTATE, whoever asks.
     let body = credentials_json(&canary("standby-write"));
     for (who, caller, sql, args) in [
@@ -129,6 +147,18 @@ async fn a_standby_serves_reads_under_the_same_rules_and_refuses_writes() {
             "service_role delete",
             &Caller::ServiceRole,
             DELETE,
+            vec![reference.as_str()],
+        ),
+        (
+            "service_role restore",
+            &Caller::ServiceRole,
+            RESTORE,
+            vec![reference.as_str()],
+        ),
+        (
+            "service_role destroy",
+            &Caller::ServiceRole,
+            DESTROY,
             vec![reference.as_str()],
         ),
     ] {
