@@ -17,15 +17,22 @@ create schema vault;
 comment on schema vault is
   'Test stand-in for Supabase Vault 0.3.x (scripts/harness/vault_standin.sql), not the real extension.';
 
--- The real Vault loads its root key at server start; the stand-in draws one at install time and
--- keeps it where only the owner can read it.
-create table vault._standin_root_key (
-  only_row boolean primary key default true check (only_row),
-  key      bytea not null check (octet_length(key) = 32)
-);
-comment on table vault._standin_root_key is
-  'Test stand-in for Supabase Vault: the root key (the real Vault loads it at server start). Owner only.';
-insert into vault._standin_root_key (key) values (extensions.gen_random_bytes(32));
+-- The root key is the cluster's, not the database's, as with the real Vault (which loads it at
+-- server start from vault.getkey_script): 64 hex digits in the server setting
+-- vault_standin.root_key, which scripts/harness/with-cluster writes into postgresql.conf. So
+-- pg_dump never carries it, and a dump restored into a cluster with another key does not decrypt.
+-- Unlike the real key, a custom setting can be read (SHOW) and replaced for its own session by
+-- any role: acceptable in a test stand-in, and the pgTAP contract uses it to swap keys.
+-- A server without the setting (pgrx's own test cluster, whose tests each run in one
+-- transaction) gets a random key for the installing transaction only; after it, every encrypt
+-- and decrypt fails as the real Vault does without its preloaded key.
+do $$
+begin
+  if coalesce(current_setting('vault_standin.root_key', true), '') = '' then
+    perform set_config('vault_standin.root_key', encode(extensions.gen_random_bytes(32), 'hex'), true);
+  end if;
+end
+$$;
 
 -- Crypto core -------------------------------------------------------------------------------
 -- Vault's crypto is C, out of reach of a caller's temporary types and tables, so the stand-in's
@@ -63,12 +70,15 @@ language plpgsql stable
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  root bytea := (select r.key from vault._standin_root_key r);
+  root_hex text := current_setting('vault_standin.root_key', true);
+  root bytea;
 begin
-  if root is null then
+  -- Checked before decode(), whose error would quote a character of the key.
+  if root_hex is null or root_hex !~ '^[0-9a-f]{64}$' then
     raise exception 'pgsodium_derive_helper: pgsodium_derive: no server secret key defined.'
       using errcode = '22000';
   end if;
+  root := decode(root_hex, 'hex');
   if octet_length(context) <> 8 then
     raise exception 'pgsodium_derive_helper: crypto_kdf_derive_from_key: context must be 8 bytes'
       using errcode = '22000';
@@ -114,8 +124,8 @@ $$;
 comment on function vault._standin_xor_keystream(bytea, bytea, bytea) is
   'Test stand-in for Supabase Vault: XORs data with a keystream derived from the tag.';
 
--- The two entry points that may read the root key, hence SECURITY DEFINER. Output is
--- tag || ciphertext, 32 bytes longer than the message, like Vault's.
+-- The two entry points, SECURITY DEFINER so that a caller needs EXECUTE on them only, never on
+-- the key derivation. Output is tag || ciphertext, 32 bytes longer than the message, like Vault's.
 create function vault._standin_seal(message bytea, additional bytea, key_id bigint, context bytea, nonce bytea)
 returns bytea
 language plpgsql stable security definer

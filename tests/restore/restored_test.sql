@@ -1,7 +1,7 @@
 -- Run on a database restored from a dump of tests/restore/populate.sql's, in a fresh cluster
 -- with the same Vault root key, as postgres: everything the product had is there and works.
 begin;
-select plan(22);
+select plan(23);
 
 \set service_role '{"role":"service_role"}'
 \set admin_a      '{"sub":"00000000-0000-4000-8000-0000000000a1","role":"authenticated"}'
@@ -35,6 +35,17 @@ select is((select authorizer::text from credential_vault.authorizer),
           'private.can_manage_integration(uuid)', 'the authorizer registration is kept');
 select is((select hook::text || ' as ' || registered_by::text from credential_vault.link_hook),
           'private.sync_integration_credential_link(uuid,uuid,boolean) as postgres', 'the link hook registration is kept');
+-- The after-create script's revocations and the migrations' grants: the target's default
+-- privileges made every RPC function executable by anon, authenticated and service_role.
+select set_eq(
+  $$select r.role || ' ' || f.name from unnest(array['public', 'anon', 'authenticated', 'service_role']) r(role),
+           unnest(array['store', 'retrieve', 'rotate', 'delete', 'list']) f(name)
+    where has_function_privilege(r.role, format('public.vault_%s_integration_credentials(text%s)', f.name,
+                                                case when f.name in ('store', 'rotate') then ', text' else '' end),
+                                 'execute')$$,
+  array['authenticated store', 'authenticated rotate', 'authenticated delete', 'authenticated list',
+        'service_role store', 'service_role retrieve', 'service_role rotate', 'service_role delete', 'service_role list'],
+  'EXECUTE on the RPC functions is as before the dump: none for anon, no retrieve for authenticated');
 select is_empty('select * from credential_vault.health_report()', 'no dangling reference');
 select is_empty('select * from private.credential_link_report()', 'no app link out of step');
 

@@ -541,6 +541,38 @@ pub fn report_figure(line: &str) {
     }
 }
 
+/// The CLI binary the client's build put in the workspace's target directory (build it first:
+/// `cargo build -p credential-vault-client`).
+pub fn cli_binary() -> std::path::PathBuf {
+    let workspace = workspace_dir();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| workspace.join(dir))
+        .unwrap_or_else(|| workspace.join("target"));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let binary = target.join(profile).join("credential-vault");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p credential-vault-client` first",
+        binary.display()
+    );
+    binary
+}
+
+/// A superuser URL for `database` over the cluster's socket (superusers may retrieve), for the
+/// CLI's `DATABASE_URL`.
+pub fn database_url(database: &str) -> String {
+    format!(
+        "postgres://{}@localhost/{database}?host={}&port={}",
+        superuser(),
+        env("PGHOST"),
+        env("PGPORT")
+    )
+}
+
 /// What one run of the `credential-vault` CLI did. No `Debug`: its output can hold credentials.
 pub struct CliRun {
     /// The exit code; `None` when a signal ended the process.

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 
 use credential_vault_contract::{Error, MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
 use credential_vault_tests::{
-    Caller, RowCounts, Tenants, TestDatabase, api, credential_link, credentials_json, error_text,
-    report_figure, run_as, run_cli, server_log, sqlstate, workspace_dir,
+    Caller, RowCounts, Tenants, TestDatabase, api, cli_binary, credential_link, credentials_json,
+    database_url, error_text, report_figure, run_as, run_cli, server_log, sqlstate,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -637,37 +637,6 @@ fn server_error<T>(result: &Result<T, sqlx::Error>) -> &PgDatabaseError {
         Err(sqlx::Error::Database(error)) => error.downcast_ref::<PgDatabaseError>(),
         _ => panic!("expected a database error"),
     }
-}
-
-/// The CLI binary the client's build put in the workspace's target directory.
-fn cli_binary() -> PathBuf {
-    let workspace = workspace_dir();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| workspace.join(dir))
-        .unwrap_or_else(|| workspace.join("target"));
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
-    let binary = target.join(profile).join("credential-vault");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build -p credential-vault-client` first",
-        binary.display()
-    );
-    binary
-}
-
-/// A superuser URL for `database` over the cluster's socket (superusers may retrieve).
-fn database_url(database: &str) -> String {
-    let var = |name| std::env::var(name).expect("run through scripts/harness/with-cluster");
-    format!(
-        "postgres://{}@localhost/{database}?host={}&port={}",
-        credential_vault_tests::superuser(),
-        var("PGHOST"),
-        var("PGPORT")
-    )
 }
 
 /// One end-to-end case of the CLI's own property: its error class reaches its exit code.

@@ -2,7 +2,7 @@
 -- version, and then had the migrations applied: what 0.1.0 stored retrieves, its history is
 -- kept, and everything 0.2.0 brings works on it.
 begin;
-select plan(16);
+select plan(17);
 
 \set service_role '{"role":"service_role"}'
 \set c1 'cccccccc-0000-4000-8000-000000000001'
@@ -12,10 +12,16 @@ select is((select extversion from pg_catalog.pg_extension where extname = 'crede
           (select default_version from pg_catalog.pg_available_extensions where name = 'credential_vault'),
           'the extension is at the version this build installs');
 select results_eq('select action from credential_vault.audit_log order by id',
-                  array['store', 'store', 'retrieve'], 'the 0.1.0 audit history is kept');
+                  array['store', 'store', 'store', 'purge'], 'the 0.1.0 audit history is kept');
 select max(id) as last_audit_id from credential_vault.audit_log \gset
 select vault_secret_id as old_1 from credential_vault.credentials where integration_id = :'c1' \gset
 select vault_secret_id as old_2 from credential_vault.credentials where integration_id = :'c2' \gset
+
+-- What 0.1.0 stored is ciphertext on disk, checked while it is still there (the retrieves below
+-- show what its plaintext is).
+select is((select count(*)::int from vault.secrets where id in (:'old_1', :'old_2')), 2,
+          'control: both secrets 0.1.0 stored are in vault.secrets');
+select is_empty($$select id from vault.secrets where secret like '%upgrade-%'$$, 'only ciphertext in vault.secrets');
 
 set local role service_role;
 select set_config('request.jwt.claims', :'service_role', true);
@@ -26,7 +32,7 @@ select is(public.vault_retrieve_integration_credentials(:'old_2'),
 select results_eq(format('select vault_secret_id::text from public.vault_list_integration_credentials(%L)', :'c1'),
                   array[:'old_1'], 'list shows what 0.1.0 stored');
 reset role;
-select is((select count(*)::int from credential_vault.audit_log), 3, 'reads are no longer written to the table');
+select is((select count(*)::int from credential_vault.audit_log), 4, 'reads are no longer written to the table');
 
 -- The app adopts the integrations, linked to what 0.1.0 stored.
 insert into public.organizations (id, name) values ('cccccccc-0000-4000-8000-000000000000', 'Initech');
@@ -55,9 +61,6 @@ delete from public.organization_integrations where id = :'c1';
 select is_empty(format('select 1 from vault.secrets where id = %L', :'new_1'), 'the purge removed the Vault secret');
 select is((select action from credential_vault.audit_log order by id desc limit 1), 'purge', 'and audited it');
 select is_empty('select * from credential_vault.health_report()', 'no dangling reference');
-
--- Secrets stored by 0.1.0 were never plaintext on disk either.
-select is_empty($$select 1 from vault.secrets where secret like '%upgrade-%'$$, 'only ciphertext in vault.secrets');
 
 select * from finish();
 rollback;
