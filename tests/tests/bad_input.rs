@@ -68,15 +68,24 @@ enum Function {
     Rotate,
     Delete,
     List,
+    Versions,
+    Restore,
+    Destroy,
+    /// Store with an expiry: its own cases only (the expiry families).
+    StoreExpiring,
 }
 
 impl Function {
-    const ALL: [Function; 5] = [
+    /// The functions every id family is tried on.
+    const ALL: [Function; 8] = [
         Function::Store,
         Function::Retrieve,
         Function::Rotate,
         Function::Delete,
         Function::List,
+        Function::Versions,
+        Function::Restore,
+        Function::Destroy,
     ];
 
     fn sql(self) -> &'static str {
@@ -86,16 +95,31 @@ impl Function {
             Function::Rotate => api::ROTATE,
             Function::Delete => api::DELETE,
             Function::List => api::LIST,
+            Function::Versions => api::VERSIONS,
+            Function::Restore => api::RESTORE,
+            Function::Destroy => api::DESTROY,
+            Function::StoreExpiring => api::STORE_EXPIRING,
         }
     }
 
     fn takes_credentials(self) -> bool {
-        matches!(self, Function::Store | Function::Rotate)
+        matches!(
+            self,
+            Function::Store | Function::Rotate | Function::StoreExpiring
+        )
     }
 
     /// Whether the id argument is an integration (else a vault_secret_id).
     fn takes_integration(self) -> bool {
-        matches!(self, Function::Store | Function::List)
+        matches!(
+            self,
+            Function::Store | Function::List | Function::Versions | Function::StoreExpiring
+        )
+    }
+
+    /// Whether it returns rows rather than failing for an id of nothing.
+    fn lists(self) -> bool {
+        matches!(self, Function::List | Function::Versions)
     }
 
     /// The name of the id argument.
@@ -534,8 +558,9 @@ fn corpus(fixture: &Fixture) -> Vec<Case> {
                 error: family.error.map(|error| error(function.id_argument())),
             });
         }
-        // Well-formed ids of nothing there (listing one returns no rows, so list is left out).
-        if function == Function::List {
+        // Well-formed ids of nothing there (listing one returns no rows, so the lists are left
+        // out).
+        if function.lists() {
             continue;
         }
         let mut absent = vec![
@@ -567,6 +592,20 @@ fn corpus(fixture: &Fixture) -> Vec<Case> {
             });
         }
     }
+    for family in expiry_families() {
+        let fresh = Fresh::new();
+        cases.push(Case {
+            label: format!("StoreExpiring: expires_at {}", family.0),
+            function: Function::StoreExpiring,
+            args: vec![
+                text(&fixture.integration),
+                text(credentials_json(&fresh.word())),
+                text((family.1)(&fresh)),
+            ],
+            canary: fresh.canary,
+            error: Some(Error::InvalidExpiresAt),
+        });
+    }
     for function in [Function::Store, Function::Rotate] {
         let id = match function {
             Function::Store => &fixture.integration,
@@ -585,6 +624,27 @@ fn corpus(fixture: &Fixture) -> Vec<Case> {
         }
     }
     cases
+}
+
+/// A named way to make a bad input around a canary.
+type Family = (&'static str, fn(&Fresh) -> String);
+
+/// Expiries that are not an RFC 3339 timestamp within PostgreSQL's years, each with the canary.
+fn expiry_families() -> Vec<Family> {
+    vec![
+        ("a word", |f| f.word()),
+        ("a date only", |f| format!("2027-01-{}", &f.canary[..2])),
+        ("no time zone", |f| {
+            format!("2027-01-31T00:00:00.{}", f.canary)
+        }),
+        ("year 0", |f| format!("0000-01-31T00:00:00.{}Z", f.canary)),
+        ("year 10000 in UTC", |f| {
+            format!("9999-12-31T23:59:59.{}-05:00", f.canary)
+        }),
+        ("trailing text", |f| {
+            format!("2027-01-31T00:00:00Z {}", f.word())
+        }),
+    ]
 }
 
 fn bind<'q>(

@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use credential_vault_client::{CredentialMap, ServiceVault, UserClaims, UserVault, VaultError};
-use credential_vault_tests::api::{DELETE, RETRIEVE, ROTATE, STORE};
+use credential_vault_tests::api::{DELETE, RESTORE, RETRIEVE, ROTATE, STORE, VERSIONS};
 use credential_vault_tests::{
     Caller, Tenants, TestDatabase, canary, cli_binary, credentials_json, database_url,
     report_figure, run_cli, server_log,
@@ -148,7 +148,8 @@ impl Hunt {
     }
 }
 
-/// Store, retrieve, rotate (as service_role and as an organization admin) and delete, and calls
+/// Store, retrieve, rotate (as service_role and as an organization admin), delete, restore, list
+/// the versions and revoke, and calls
 /// the client or the server refuses, through raw SQL, the client crate and the CLI, on the
 /// tenants' one integration (which holds one reference at a time).
 async fn workload(db: &TestDatabase, t: &Tenants, hunt: &mut Hunt) {
@@ -198,6 +199,18 @@ async fn workload(db: &TestDatabase, t: &Tenants, hunt: &mut Hunt) {
         }
     }
     db.call(service, DELETE, &[&rotated]).await.unwrap();
+    // The lifecycle: the deleted one restored, every version listed, then all of them revoked
+    // (the integration holds one reference at a time for what follows).
+    db.call(admin, RESTORE, &[&rotated]).await.unwrap();
+    db.call(admin, VERSIONS, &[&integration]).await.unwrap();
+    let revoked: i64 = sqlx::query_scalar(
+        "select count(*) from credential_vault.revoke_integration_credentials(array[$1::uuid])",
+    )
+    .bind(t.integration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(revoked, 3, "the three versions the raw SQL stored");
 
     // The client crate: ServiceVault, and UserVault for the organization's admin.
     let map = |secret: &str| CredentialMap::new([("api_key", secret)]).unwrap();
