@@ -1,7 +1,7 @@
 -- Run on a database restored from a dump of tests/restore/populate.sql's, in a fresh cluster
 -- with the same Vault root key, as postgres: everything the product had is there and works.
 begin;
-select plan(23);
+select plan(25);
 
 \set service_role '{"role":"service_role"}'
 \set admin_a      '{"sub":"00000000-0000-4000-8000-0000000000a1","role":"authenticated"}'
@@ -35,6 +35,12 @@ select is((select authorizer::text from credential_vault.authorizer),
           'private.can_manage_integration(uuid)', 'the authorizer registration is kept');
 select is((select hook::text || ' as ' || registered_by::text from credential_vault.link_hook),
           'private.sync_integration_credential_link(uuid,uuid,boolean) as postgres', 'the link hook registration is kept');
+select is((select recovery_window::text from credential_vault.settings), '7 days',
+          'the recovery window the migrations set is kept');
+select results_eq($$select state, count(*)::int from credential_vault.credentials
+                    where state <> 'current' group by state order by state$$,
+                  $$values ('deleted', 1), ('previous', 1)$$,
+                  'the kept versions (one rotated away, one deleted) are kept, restorable');
 -- The after-create script's revocations and the migrations' grants: the target's default
 -- privileges made every RPC function executable by anon, authenticated and service_role.
 select set_eq(

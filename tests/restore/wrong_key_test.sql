@@ -16,7 +16,9 @@ exception when others then
   get stacked diagnostics code = returned_sqlstate, message = message_text;
 end
 $$;
-create temp table stored as select vault_secret_id::text as id from credential_vault.credentials;
+-- The current ones: a kept version is not retrieved under any key.
+create temp table stored as
+select vault_secret_id::text as id from credential_vault.credentials where state = 'current';
 grant select on stored to service_role;
 
 set local role service_role;
