@@ -21,6 +21,24 @@ async fn vault_secrets(db: &TestDatabase) -> i64 {
         .unwrap()
 }
 
+/// Credentials stored for the tenants' integration and rotated once, as service_role: the first
+/// reference (now a kept version) and the second (current).
+async fn stored_and_rotated(db: &TestDatabase, t: &Tenants) -> (String, String) {
+    let first = db
+        .store(t.integration, &credentials_json(&canary("a")))
+        .await;
+    let second = db
+        .call(
+            &Caller::ServiceRole,
+            ROTATE,
+            &[&first, &credentials_json(&canary("b"))],
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    (first, second)
+}
+
 #[tokio::test]
 async fn a_rotated_away_secret_is_kept_restorable_and_the_link_follows_the_restore() {
     let db = TestDatabase::new().await;
@@ -118,18 +136,7 @@ async fn restore_is_refused_as_not_found_for_the_current_the_unknown_the_expired
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
     let integration = t.integration.to_string();
-    let first = db
-        .store(t.integration, &credentials_json(&canary("a")))
-        .await;
-    let second = db
-        .call(
-            &Caller::ServiceRole,
-            ROTATE,
-            &[&first, &credentials_json(&canary("b"))],
-        )
-        .await
-        .unwrap()[0]
-        .clone();
+    let (first, second) = stored_and_rotated(&db, &t).await;
     let not_found = |result: &Result<Vec<String>, sqlx::Error>, label: &str| {
         assert_eq!(
             sqlstate(result),
@@ -191,18 +198,7 @@ async fn restore_is_refused_as_not_found_for_the_current_the_unknown_the_expired
 async fn destroy_and_purge_expired_remove_versions_for_good_and_a_zero_window_keeps_nothing() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
-    let first = db
-        .store(t.integration, &credentials_json(&canary("a")))
-        .await;
-    let second = db
-        .call(
-            &Caller::ServiceRole,
-            ROTATE,
-            &[&first, &credentials_json(&canary("b"))],
-        )
-        .await
-        .unwrap()[0]
-        .clone();
+    let (first, second) = stored_and_rotated(&db, &t).await;
     let denied = db.call(&t.admin, DESTROY, &[&first]).await;
     assert_eq!(sqlstate(&denied), "42501", "destroy is service_role's only");
 
