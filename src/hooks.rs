@@ -121,9 +121,13 @@ pub fn require_callable(
         if !exists {
             return Err(missing);
         }
-        if pg_sys::pg_proc_aclcheck(function, role, pg_sys::ACL_EXECUTE as pg_sys::AclMode)
-            != pg_sys::AclResult::ACLCHECK_OK
-        {
+        let execute = pg_sys::ACL_EXECUTE as pg_sys::AclMode;
+        // PostgreSQL 16 replaced pg_proc_aclcheck by the catalog-generic object_aclcheck.
+        #[cfg(feature = "pg15")]
+        let granted = pg_sys::pg_proc_aclcheck(function, role, execute);
+        #[cfg(not(feature = "pg15"))]
+        let granted = pg_sys::object_aclcheck(pg_sys::ProcedureRelationId, function, role, execute);
+        if granted != pg_sys::AclResult::ACLCHECK_OK {
             return Err(denied);
         }
     }
