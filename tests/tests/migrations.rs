@@ -96,8 +96,7 @@ fn snapshot_query() -> String {
            from pg_catalog.pg_default_acl d
          union all
            select format('rows %s = %s', c.oid::regclass,
-                         (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %s', c.oid::regclass),
-                                                             false, true, '')))[1]::text)
+                         pg_temp.row_count(c.oid::regclass))
            from pg_catalog.pg_class c
            where c.relkind in ('r', 'p') and c.relnamespace in {nsp}
          union all
@@ -107,12 +106,22 @@ fn snapshot_query() -> String {
     )
 }
 
-/// Must run inside a transaction: it pins search_path there so that every name prints qualified.
+/// Must run inside a transaction that is rolled back: it pins search_path there so that every
+/// name prints qualified, and counts rows with a temporary function (query_to_xml would do it in
+/// plain SQL, but needs a server built with libxml, which PostgreSQL 18's wheel is not).
 async fn snapshot(connection: &mut PgConnection) -> Vec<String> {
     sqlx::query("select set_config('search_path', 'pg_catalog, pg_temp', true)")
         .execute(&mut *connection)
         .await
         .expect("pin search_path");
+    sqlx::raw_sql(
+        "create function pg_temp.row_count(rel regclass) returns bigint language plpgsql as $$
+           declare n bigint;
+           begin execute format('select count(*) from %s', rel) into n; return n; end $$",
+    )
+    .execute(&mut *connection)
+    .await
+    .expect("create the row counter");
     sqlx::query_scalar::<_, String>(&snapshot_query())
         .fetch_all(connection)
         .await
