@@ -74,6 +74,43 @@ mod tests {
         .unwrap()
     }
 
+    #[pg_extern]
+    fn panic_for_test() {
+        panic!("a test panic from inside the extension")
+    }
+
+    /// A real Rust panic inside the extension reaches the caller as an ERROR with its message,
+    /// and no backtrace in its detail even when the server's environment asks for one.
+    #[pg_test]
+    fn a_panic_reaches_the_caller_as_its_message_without_a_backtrace() {
+        // SAFETY: a backend is single-threaded.
+        unsafe { std::env::set_var("RUST_BACKTRACE", "1") };
+        let seen = PgTryBuilder::new(|| {
+            Spi::run("select tests.panic_for_test()").unwrap();
+            String::from("no error")
+        })
+        .catch_others(|caught| match caught {
+            pgrx::pg_sys::panic::CaughtError::PostgresError(report)
+            | pgrx::pg_sys::panic::CaughtError::ErrorReport(report)
+            | pgrx::pg_sys::panic::CaughtError::RustPanic {
+                ereport: report, ..
+            } => format!(
+                "{} | {}",
+                report.message(),
+                report.detail().unwrap_or_default()
+            ),
+        })
+        .execute();
+        assert!(
+            seen.starts_with("a test panic from inside the extension | "),
+            "{seen}"
+        );
+        assert!(
+            !seen.contains("backtrace") && !seen.contains(".rs:"),
+            "a backtrace reached the caller: {seen}"
+        );
+    }
+
     #[pg_test]
     fn logging_posture_flags_each_risky_setting_and_clears_it_when_fixed() {
         for (setting, risky, safe) in [
