@@ -24,8 +24,7 @@ pub trait Raise {
 
 impl Raise for Error {
     /// pgrx can only carry the SQLSTATEs PostgreSQL defines, so PT404 and PT409 go out as P0002
-    /// and 40001, which 0.1.0's SQL wrappers (still served by this library until the update)
-    /// turn back.
+    /// and 40001 from the `#[pg_extern]` functions (0.1.0's SQL wrappers turned them back).
     fn raise(self) -> ! {
         let code = match self.sqlstate() {
             "PT404" => "P0002",

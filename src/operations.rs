@@ -257,8 +257,9 @@ pub fn destroy(vault_secret_id: Option<&str>) -> Result<()> {
 }
 
 // 0.1.0's SQL functions, which its public wrappers call. 0.2.0 declares none of them (its RPC
-// functions are entry::*), but the library keeps them so that a database still at 0.1.0, and
-// the frozen 0.1.0 install script the upgrade test runs, work until ALTER EXTENSION UPDATE.
+// functions are entry::*), but the frozen 0.1.0 install script the upgrade test runs declares
+// them, so the library keeps their symbols; on a 0.1.0 schema every call is refused
+// (schema_outdated) until ALTER EXTENSION UPDATE.
 // pg_extern signatures spell the named columns out: pgrx reads them before aliases resolve.
 
 #[pg_extern(sql = "")]

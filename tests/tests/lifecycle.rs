@@ -9,17 +9,10 @@ use credential_vault_tests::api::{
     DELETE, DESTROY, LIST, RESTORE, RETRIEVE, ROTATE, STORE, STORE_EXPIRING, VERSIONS,
 };
 use credential_vault_tests::{
-    Caller, Tenants, TestDatabase, audit_actions, canary, credential_link, credentials_json,
-    error_text, sqlstate,
+    Caller, RowCounts, Tenants, TestDatabase, audit_actions, canary, credential_link,
+    credentials_json, error_text, sqlstate,
 };
 use uuid::Uuid;
-
-async fn vault_secrets(db: &TestDatabase) -> i64 {
-    sqlx::query_scalar("select count(*) from vault.secrets")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
-}
 
 /// Credentials stored for the tenants' integration and rotated once, as service_role: the first
 /// reference (now a kept version) and the second (current).
@@ -82,7 +75,7 @@ async fn a_rotated_away_secret_is_kept_restorable_and_the_link_follows_the_resto
     .await
     .unwrap();
     assert_eq!(window, "7 days", "the migrations' recovery window");
-    assert_eq!(vault_secrets(&db).await, 2);
+    assert_eq!(RowCounts::of(&db.pool).await.vault_secrets, 2);
 
     // The admin restores the first: it is current again, the second kept, the app's link follows.
     let restored = db.call(&t.admin, RESTORE, &[&first]).await.unwrap();
@@ -216,13 +209,13 @@ async fn destroy_and_purge_expired_remove_versions_for_good_and_a_zero_window_ke
         .await
         .unwrap();
     assert_eq!(purged, 1);
-    assert_eq!(vault_secrets(&db).await, 1);
+    assert_eq!(RowCounts::of(&db.pool).await.vault_secrets, 1);
 
     // destroy: the current one, at once, the link cleared.
     db.call(&Caller::ServiceRole, DESTROY, &[&second])
         .await
         .unwrap();
-    assert_eq!(vault_secrets(&db).await, 0);
+    assert_eq!(RowCounts::of(&db.pool).await.vault_secrets, 0);
     assert_eq!(credential_link(&db.pool, t.integration).await, None);
     assert_eq!(
         sqlstate(&db.call(&Caller::ServiceRole, RESTORE, &[&second]).await),
@@ -249,12 +242,8 @@ async fn destroy_and_purge_expired_remove_versions_for_good_and_a_zero_window_ke
     db.call(&Caller::ServiceRole, DELETE, &[&fourth])
         .await
         .unwrap();
-    assert_eq!(vault_secrets(&db).await, 0);
-    let kept: i64 = sqlx::query_scalar("select count(*) from credential_vault.credentials")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    assert_eq!(kept, 0);
+    assert_eq!(RowCounts::of(&db.pool).await.vault_secrets, 0);
+    assert_eq!(RowCounts::of(&db.pool).await.credentials, 0, "nothing kept");
     let negative = sqlx::query("select credential_vault.set_recovery_window('-1 day')")
         .execute(&db.pool)
         .await;
@@ -321,7 +310,7 @@ async fn revoking_an_organization_destroys_every_version_and_names_whom_to_notif
         "per integration: versions destroyed, admins to notify"
     );
     assert_eq!(
-        vault_secrets(&db).await,
+        RowCounts::of(&db.pool).await.vault_secrets,
         0,
         "kept versions too, no recovery"
     );
