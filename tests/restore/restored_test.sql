@@ -1,5 +1,6 @@
 -- Run on a database restored from a dump of tests/restore/populate.sql's, in a fresh cluster
--- with the same Vault root key, as postgres: everything the product had is there and works.
+-- with the same Vault root key, or upgraded to a new major with pg_upgrade
+-- (tests/pg_upgrade/upgrade-major), as postgres: everything the product had is there and works.
 begin;
 select plan(25);
 
