@@ -71,76 +71,93 @@ async fn the_client_hears_the_error_and_nothing_else_from_the_extension() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let claims = |caller: &Caller| caller.claims().to_string();
-    let body = r#"{"api_key":"messages-test"}"#;
-    let integration = t.integration;
-    let stranger = Uuid::new_v4();
-    let calls: Vec<(Caller, String)> = vec![
+    // Each call is fixed SQL text run by one of these callers; every value reaches psql as a
+    // variable (-v NAME=VALUE, quoted by psql as :'NAME'), never spliced into the text.
+    let callers = [
+        ("anon", Caller::Anon),
+        ("admin", t.admin.clone()),
+        ("other_admin", t.other_admin.clone()),
+        ("service", Caller::ServiceRole),
+    ];
+    let values = [
+        ("integration", t.integration.to_string()),
+        ("reference", reference.to_string()),
+        ("stranger", Uuid::new_v4().to_string()),
+        ("body", r#"{"api_key":"messages-test"}"#.to_owned()),
+        ("truncated", r#"{"api_key":"#.to_owned()),
+    ];
+    let failing_calls = [
         (
-            Caller::Anon,
-            format!("select public.vault_list_integration_credentials('{integration}')"),
+            "anon",
+            "select public.vault_list_integration_credentials(:'integration')",
         ),
         (
-            t.admin.clone(),
-            format!("select public.vault_retrieve_integration_credentials('{reference}')"),
+            "admin",
+            "select public.vault_retrieve_integration_credentials(:'reference')",
         ),
         (
-            t.other_admin.clone(),
-            format!("select public.vault_delete_integration_credentials('{reference}')"),
+            "other_admin",
+            "select public.vault_delete_integration_credentials(:'reference')",
         ),
         (
-            t.other_admin.clone(),
-            format!("select public.vault_rotate_integration_credentials('{reference}', '{body}')"),
+            "other_admin",
+            "select public.vault_rotate_integration_credentials(:'reference', :'body')",
         ),
         (
-            t.other_admin.clone(),
-            format!("select public.vault_list_integration_credentials('{integration}')"),
+            "other_admin",
+            "select public.vault_list_integration_credentials(:'integration')",
         ),
         (
-            t.other_admin.clone(),
-            format!("select public.vault_store_integration_credentials('{integration}', '{body}')"),
+            "other_admin",
+            "select public.vault_store_integration_credentials(:'integration', :'body')",
         ),
         (
-            Caller::ServiceRole,
-            format!("select public.vault_retrieve_integration_credentials('{stranger}')"),
+            "service",
+            "select public.vault_retrieve_integration_credentials(:'stranger')",
         ),
         (
-            Caller::ServiceRole,
-            "select public.vault_retrieve_integration_credentials('not-a-uuid')".to_owned(),
+            "service",
+            "select public.vault_retrieve_integration_credentials('not-a-uuid')",
         ),
         (
-            Caller::ServiceRole,
-            format!(
-                "select public.vault_store_integration_credentials('{integration}', '{{\"api_key\":')"
-            ),
+            "service",
+            "select public.vault_store_integration_credentials(:'integration', :'truncated')",
         ),
         (
-            Caller::ServiceRole,
-            format!("select public.vault_store_integration_credentials('{integration}', '{body}')"),
+            "service",
+            "select public.vault_store_integration_credentials(:'integration', :'body')",
         ),
         (
-            Caller::ServiceRole,
-            format!(
-                "set transaction read only; select public.vault_delete_integration_credentials('{reference}')"
-            ),
+            "service",
+            "set transaction read only; select public.vault_delete_integration_credentials(:'reference')",
         ),
     ];
-    let failing = calls.len();
+    let succeeding_call = (
+        "service",
+        "select public.vault_retrieve_integration_credentials(:'reference') is not null",
+    );
+    let failing = failing_calls.len();
     let mut script = String::from("\\set VERBOSITY verbose\nset client_min_messages = debug5;\n");
-    for (caller, sql) in calls.iter().chain(
-        [(
-            Caller::ServiceRole,
-            format!(
-                "select public.vault_retrieve_integration_credentials('{reference}') is not null"
-            ),
-        )]
-        .iter(),
-    ) {
-        script += &format!(
-            "begin;\nselect set_config('role', '{}', true), set_config('request.jwt.claims', '{}', true);\n{sql};\nrollback;\n",
-            caller.role(),
-            claims(caller)
-        );
+    for (caller, sql) in failing_calls.iter().chain([&succeeding_call]) {
+        for part in [
+            "begin;\nselect set_config('role', :'role_",
+            caller,
+            "', true), set_config('request.jwt.claims', :'claims_",
+            caller,
+            "', true);\n",
+            sql,
+            ";\nrollback;\n",
+        ] {
+            script.push_str(part);
+        }
+    }
+    let mut variables: Vec<String> = values
+        .iter()
+        .map(|(name, value)| [name, "=", value.as_str()].concat())
+        .collect();
+    for (name, caller) in &callers {
+        variables.push(["role_", name, "=", caller.role()].concat());
+        variables.push(["claims_", name, "=", &caller.claims().to_string()].concat());
     }
     let output = std::process::Command::new("psql")
         .args([
@@ -153,6 +170,11 @@ async fn the_client_hears_the_error_and_nothing_else_from_the_extension() {
             "-f",
             "-",
         ])
+        .args(
+            variables
+                .iter()
+                .flat_map(|variable| ["-v", variable.as_str()]),
+        )
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -194,7 +216,8 @@ async fn the_client_hears_the_error_and_nothing_else_from_the_extension() {
     let log = server_log();
     assert!(
         log.contains(&format!(
-            "denied delete to role authenticated on integration {integration}"
+            "denied delete to role authenticated on integration {}",
+            t.integration
         )),
         "the denials are in the server log"
     );
