@@ -33,7 +33,8 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// is terminated.
 #[derive(Debug, Clone, Copy)]
 enum StopPoint {
-    /// Deleting the old Vault secret (its credentials row is already deleted).
+    /// Deleting the old Vault secret (its credentials row is already deleted): without a recovery
+    /// window only, where the rotation destroys the old secret.
     DeletingOldSecret,
     /// Unlinking the integration, after both deletions.
     UnlinkingIntegration,
@@ -41,6 +42,16 @@ enum StopPoint {
     /// a trigger added for this test takes an advisory lock there.
     AfterNewSecret,
 }
+
+/// The rounds: every stop point of the rotation that destroys the old secret (no recovery
+/// window), then those of the one that keeps it as the previous version (a window).
+const ROUNDS: [(StopPoint, &str); 5] = [
+    (StopPoint::DeletingOldSecret, "0"),
+    (StopPoint::UnlinkingIntegration, "0"),
+    (StopPoint::AfterNewSecret, "0"),
+    (StopPoint::UnlinkingIntegration, "7 days"),
+    (StopPoint::AfterNewSecret, "7 days"),
+];
 
 /// The trigger behind [`StopPoint::AfterNewSecret`], and the lock that makes it wait.
 const PAUSE_TRIGGER: &str = "
@@ -51,12 +62,6 @@ const PAUSE_TRIGGER: &str = "
 const TAKE_PAUSE_LOCK: &str = "select pg_advisory_xact_lock(727001)";
 
 impl StopPoint {
-    const ALL: [StopPoint; 3] = [
-        StopPoint::DeletingOldSecret,
-        StopPoint::UnlinkingIntegration,
-        StopPoint::AfterNewSecret,
-    ];
-
     /// Takes the lock the rotation will wait for, in the blocker's transaction.
     async fn block(self, blocker: &mut PgConnection, reference: &str, integration: Uuid) {
         let lock = match self {
@@ -101,8 +106,8 @@ impl StopPoint {
                                   and l.transactionid = b.backend_xid)"
             }
             // Waiting for the pause lock (a bigint key: classid holds its high 32 bits, objid
-            // the low ones), with the old secret deleted and the integration unlinked already:
-            // both rows carry the rotation's transaction id as xmax.
+            // the low ones), with the old credentials row deleted or marked kept and the
+            // integration unlinked already: both rows carry the rotation's transaction id as xmax.
             StopPoint::AfterNewSecret => {
                 "select exists (select from pg_locks l
                                 where l.pid = $1 and not l.granted and l.locktype = 'advisory'
@@ -110,8 +115,9 @@ impl StopPoint {
                     and exists (select from pg_locks l
                                 where l.pid = $2 and l.granted and l.locktype = 'advisory'
                                   and l.classid = 0 and l.objid = 727001 and l.objsubid = 1)
-                    and exists (select from vault.secrets s, pg_stat_activity v
-                                where v.pid = $1 and s.id = $3::uuid and s.xmax = v.backend_xid)
+                    and exists (select from credential_vault.credentials c, pg_stat_activity v
+                                where v.pid = $1 and c.vault_secret_id = $3::uuid
+                                  and c.xmax = v.backend_xid)
                     and exists (select from public.organization_integrations i, pg_stat_activity v
                                 where v.pid = $1 and i.id = $4 and i.xmax = v.backend_xid)"
             }
@@ -155,12 +161,6 @@ fn json(text: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intact() {
     let db = TestDatabase::new().await;
-    // No recovery window: the rotation destroys the old secret in its own transaction, the path
-    // whose stop points are below (with a window it only marks the old one kept).
-    sqlx::raw_sql("select credential_vault.set_recovery_window('0')")
-        .execute(&db.pool)
-        .await
-        .unwrap();
     let integration = Tenants::create(&db.pool).await.integration;
     let original = credentials_json(&canary("original"));
     let reference = db.store(integration, &original).await;
@@ -173,7 +173,12 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
 
     let mut errors = BTreeMap::<String, usize>::new();
     for round in 0..TERMINATIONS {
-        let point = StopPoint::ALL[round % StopPoint::ALL.len()];
+        let (point, window) = ROUNDS[round % ROUNDS.len()];
+        sqlx::query("select credential_vault.set_recovery_window($1::interval)")
+            .bind(window)
+            .execute(&db.pool)
+            .await
+            .unwrap();
         let mut blocker = db.pool.begin().await.unwrap();
         let blocker_pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
             .fetch_one(&mut *blocker)
@@ -214,7 +219,7 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
             .unwrap();
         assert!(
             stopped_here,
-            "round {round}: the rotation did not stop at {point:?}: {:?}",
+            "round {round}: the rotation did not stop at {point:?} (window {window}): {:?}",
             locks_of(&db.pool, pid).await
         );
         let signalled: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
@@ -242,7 +247,7 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
         assert_eq!(
             RowCounts::of(&db.pool).await,
             expected,
-            "round {round} ({point:?}): rows changed"
+            "round {round} ({point:?}, window {window}): rows changed"
         );
         assert_eq!(orphans(&db.pool).await, 0, "round {round}");
         assert_eq!(
@@ -255,13 +260,14 @@ async fn a_rotation_whose_backend_is_terminated_leaves_the_old_credentials_intac
         assert_eq!(
             retrieve(&mut client, &reference).await,
             Ok(json(&original)),
-            "round {round} ({point:?}): the old credentials"
+            "round {round} ({point:?}, window {window}): the old credentials"
         );
     }
     report_figure(&format!(
-        "faults: {TERMINATIONS} rotations terminated mid-way ({} stop points), errors seen {errors:?}; \
-         old reference intact {TERMINATIONS}/{TERMINATIONS}, 0 extra secrets or rows",
-        StopPoint::ALL.len()
+        "faults: {TERMINATIONS} rotations terminated mid-way ({} stop points, with and without a \
+         recovery window), errors seen {errors:?}; old reference intact {TERMINATIONS}/{TERMINATIONS}, \
+         0 extra secrets or rows",
+        ROUNDS.len()
     ));
 }
 
