@@ -87,3 +87,10 @@ revoke all on function
     public.vault_restore_integration_credentials(text),
     public.vault_destroy_integration_credentials(text)
 from public;
+
+-- The tables' CHECKs (sql/bootstrap.sql), which call the library's functions (src/checks.rs).
+alter table credential_vault.credentials
+    add constraint credentials_state_check
+        check (credential_vault.is_credential_version(state, replaced_at, destroy_after));
+alter table credential_vault.audit_log
+    add constraint audit_log_action_check check (credential_vault.is_audit_action(action));

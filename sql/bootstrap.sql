@@ -8,13 +8,12 @@ create table credential_vault.credentials (
     vault_secret_id uuid primary key,
     integration_id uuid not null,
     created_at timestamptz not null,
-    state text not null default 'current'
-        constraint credentials_state_check check (state in ('current', 'previous', 'deleted')),
+    -- current, previous or deleted, with replaced_at and destroy_after set exactly on the kept
+    -- ones: the CHECK credentials_state_check, added by api.sql (it calls a function of the library).
+    state text not null default 'current',
     replaced_at timestamptz,
     destroy_after timestamptz,
-    expires_at timestamptz,
-    constraint credentials_kept_check
-        check ((state = 'current') = (replaced_at is null and destroy_after is null))
+    expires_at timestamptz
 );
 create index credentials_integration_id_idx on credential_vault.credentials (integration_id, created_at);
 create index credentials_destroy_after_idx on credential_vault.credentials (destroy_after)
@@ -36,11 +35,8 @@ comment on table credential_vault.settings is
 create table credential_vault.audit_log (
     id bigint generated always as identity primary key,
     occurred_at timestamptz not null default pg_catalog.clock_timestamp(),
-    -- 'retrieve' rows are history from 0.1.0: reads are now audited in the server log.
-    action text not null
-        constraint audit_log_action_check
-        check (action in ('store', 'retrieve', 'rotate', 'delete', 'purge', 'repair',
-                          'restore', 'destroy', 'expire', 'revoke')),
+    -- The CHECK audit_log_action_check, added by api.sql, takes the actions the extension audits.
+    action text not null,
     actor_role name not null,
     actor_uid uuid,
     integration_id uuid not null,

@@ -3,6 +3,7 @@
 
 mod audit;
 mod caller;
+mod checks;
 mod elog;
 mod entry;
 mod error;

@@ -608,3 +608,74 @@ async fn an_old_vault_is_refused_with_the_version_found_and_needed() {
     let expected = Error::VaultUnsupported(VaultVersion::Found(0, 2, 8));
     assert_catalogue_error(&stored, expected, "store");
 }
+
+/// The CHECKs of the extension's tables (the library's is_credential_version and
+/// is_audit_action): each row written directly, as a superuser, in its own statement.
+#[tokio::test]
+async fn the_tables_take_only_known_states_and_actions() {
+    let db = TestDatabase::new().await;
+    let verdict = |sql: &'static str, args: (&'static str, bool)| {
+        let pool = db.pool.clone();
+        async move {
+            let result = sqlx::query(sql)
+                .bind(args.0)
+                .bind(args.1)
+                .execute(&pool)
+                .await;
+            sqlstate(&result)
+        }
+    };
+    let version = "insert into credential_vault.credentials
+                     (vault_secret_id, integration_id, created_at, state, replaced_at, destroy_after)
+                   select gen_random_uuid(), gen_random_uuid(), now(), $1,
+                          case when $2 then now() end, case when $2 then now() + interval '7 days' end";
+    for (state, replaced, expected) in [
+        ("current", false, "ok"),
+        ("previous", true, "ok"),
+        ("deleted", true, "ok"),
+        ("current", true, "23514"),
+        ("previous", false, "23514"),
+        ("expired", true, "23514"),
+    ] {
+        assert_eq!(
+            verdict(version, (state, replaced)).await,
+            expected,
+            "state {state}, replacement times {replaced}"
+        );
+    }
+    let half_kept = sqlx::query(
+        "insert into credential_vault.credentials
+           (vault_secret_id, integration_id, created_at, state, replaced_at)
+         values (gen_random_uuid(), gen_random_uuid(), now(), 'deleted', now())",
+    )
+    .execute(&db.pool)
+    .await;
+    assert_eq!(
+        sqlstate(&half_kept),
+        "23514",
+        "a kept version without destroy_after"
+    );
+
+    let action = "insert into credential_vault.audit_log (action, actor_role, integration_id, vault_secret_id)
+                  select $1, current_user, gen_random_uuid(), gen_random_uuid() where $2";
+    for (name, expected) in [
+        ("store", "ok"),
+        ("retrieve", "ok"),
+        ("rotate", "ok"),
+        ("delete", "ok"),
+        ("purge", "ok"),
+        ("repair", "ok"),
+        ("restore", "ok"),
+        ("destroy", "ok"),
+        ("expire", "ok"),
+        ("revoke", "ok"),
+        ("read", "23514"),
+        ("Store", "23514"),
+    ] {
+        assert_eq!(
+            verdict(action, (name, true)).await,
+            expected,
+            "action {name}"
+        );
+    }
+}
