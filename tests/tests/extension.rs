@@ -614,51 +614,43 @@ async fn an_old_vault_is_refused_with_the_version_found_and_needed() {
 #[tokio::test]
 async fn the_tables_take_only_known_states_and_actions() {
     let db = TestDatabase::new().await;
-    let verdict = |sql: &'static str, args: (&'static str, bool)| {
-        let pool = db.pool.clone();
-        async move {
-            let result = sqlx::query(sql)
-                .bind(args.0)
-                .bind(args.1)
-                .execute(&pool)
-                .await;
-            sqlstate(&result)
-        }
+    let version = |state: &'static str, replaced_at: bool, destroy_after: bool| {
+        sqlx::query(
+            "insert into credential_vault.credentials
+               (vault_secret_id, integration_id, created_at, state, replaced_at, destroy_after)
+             select gen_random_uuid(), gen_random_uuid(), now(), $1,
+                    case when $2 then now() end, case when $3 then now() + interval '7 days' end",
+        )
+        .bind(state)
+        .bind(replaced_at)
+        .bind(destroy_after)
+        .execute(&db.pool)
     };
-    let version = "insert into credential_vault.credentials
-                     (vault_secret_id, integration_id, created_at, state, replaced_at, destroy_after)
-                   select gen_random_uuid(), gen_random_uuid(), now(), $1,
-                          case when $2 then now() end, case when $2 then now() + interval '7 days' end";
-    for (state, replaced, expected) in [
-        ("current", false, "ok"),
-        ("previous", true, "ok"),
-        ("deleted", true, "ok"),
-        ("current", true, "23514"),
-        ("previous", false, "23514"),
-        ("expired", true, "23514"),
+    for (state, replaced_at, destroy_after, expected) in [
+        ("current", false, false, "ok"),
+        ("previous", true, true, "ok"),
+        ("deleted", true, true, "ok"),
+        ("current", true, true, "23514"),
+        ("previous", false, false, "23514"),
+        ("expired", true, true, "23514"),
+        ("deleted", true, false, "23514"),
     ] {
         assert_eq!(
-            verdict(version, (state, replaced)).await,
+            sqlstate(&version(state, replaced_at, destroy_after).await),
             expected,
-            "state {state}, replacement times {replaced}"
+            "state {state}, replaced_at set {replaced_at}, destroy_after set {destroy_after}"
         );
     }
-    let half_kept = sqlx::query(
-        "insert into credential_vault.credentials
-           (vault_secret_id, integration_id, created_at, state, replaced_at)
-         values (gen_random_uuid(), gen_random_uuid(), now(), 'deleted', now())",
-    )
-    .execute(&db.pool)
-    .await;
-    assert_eq!(
-        sqlstate(&half_kept),
-        "23514",
-        "a kept version without destroy_after"
-    );
 
-    let action = "insert into credential_vault.audit_log (action, actor_role, integration_id, vault_secret_id)
-                  select $1, current_user, gen_random_uuid(), gen_random_uuid() where $2";
-    for (name, expected) in [
+    let audited = |action: &'static str| {
+        sqlx::query(
+            "insert into credential_vault.audit_log (action, actor_role, integration_id, vault_secret_id)
+             values ($1, current_user, gen_random_uuid(), gen_random_uuid())",
+        )
+        .bind(action)
+        .execute(&db.pool)
+    };
+    for (action, expected) in [
         ("store", "ok"),
         ("retrieve", "ok"),
         ("rotate", "ok"),
@@ -673,9 +665,9 @@ async fn the_tables_take_only_known_states_and_actions() {
         ("Store", "23514"),
     ] {
         assert_eq!(
-            verdict(action, (name, true)).await,
+            sqlstate(&audited(action).await),
             expected,
-            "action {name}"
+            "action {action}"
         );
     }
 }
