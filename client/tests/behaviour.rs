@@ -219,6 +219,24 @@ fn holds(credentials: &CredentialMap, value: &str) -> bool {
     credentials.get("api_key").map(|v| v.expose_secret()) == Some(value)
 }
 
+/// Stores `first` for `integration`, then rotates it to `second`: both references.
+async fn store_then_rotate(
+    vault: &impl CredentialVault,
+    integration: IntegrationId,
+    first: &str,
+    second: &str,
+) -> (CredentialReference, CredentialReference) {
+    let stored = vault
+        .store(integration, &credentials(first))
+        .await
+        .expect("store");
+    let rotated = vault
+        .rotate(stored.vault_secret_id(), &credentials(second))
+        .await
+        .expect("rotate");
+    (stored, rotated)
+}
+
 fn current(reference: CredentialReference) -> CredentialVersion {
     CredentialVersion::new(reference, VersionState::Current, None, None)
 }
@@ -340,17 +358,13 @@ async fn restore_brings_back_a_kept_version<W: World>() {
     let w = W::new().await;
     let (service, integration) = (w.service(), w.integration().await);
     let first_value = canary("restore-first");
-    let first = service
-        .store(integration, &credentials(&first_value))
-        .await
-        .unwrap();
-    let second = service
-        .rotate(
-            first.vault_secret_id(),
-            &credentials(&canary("restore-second")),
-        )
-        .await
-        .unwrap();
+    let (first, second) = store_then_rotate(
+        &service,
+        integration,
+        &first_value,
+        &canary("restore-second"),
+    )
+    .await;
 
     let restored = service.restore(first.vault_secret_id()).await;
     assert_eq!(restored, Ok(first), "the same id and created_at");
@@ -398,17 +412,13 @@ async fn a_zero_recovery_window_destroys_at_once<W: World>() {
     let w = W::new().await;
     w.set_recovery_window(Duration::ZERO).await;
     let (service, integration) = (w.service(), w.integration().await);
-    let first = service
-        .store(integration, &credentials(&canary("zero-first")))
-        .await
-        .unwrap();
-    let second = service
-        .rotate(
-            first.vault_secret_id(),
-            &credentials(&canary("zero-second")),
-        )
-        .await
-        .unwrap();
+    let (first, second) = store_then_rotate(
+        &service,
+        integration,
+        &canary("zero-first"),
+        &canary("zero-second"),
+    )
+    .await;
     assert_eq!(
         service.versions(integration).await,
         Ok(vec![current(second)])
@@ -437,17 +447,13 @@ async fn a_kept_version_expires_at_the_end_of_its_window<W: World>() {
     let window = Duration::from_secs(1);
     w.set_recovery_window(window).await;
     let (service, integration) = (w.service(), w.integration().await);
-    let first = service
-        .store(integration, &credentials(&canary("window-first")))
-        .await
-        .unwrap();
-    let second = service
-        .rotate(
-            first.vault_secret_id(),
-            &credentials(&canary("window-second")),
-        )
-        .await
-        .unwrap();
+    let (first, second) = store_then_rotate(
+        &service,
+        integration,
+        &canary("window-first"),
+        &canary("window-second"),
+    )
+    .await;
     let versions = service.versions(integration).await.unwrap();
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert_kept(
@@ -484,17 +490,13 @@ async fn a_kept_version_expires_at_the_end_of_its_window<W: World>() {
 async fn destroy_is_final_and_the_service_roles_alone<W: World>() {
     let w = W::new().await;
     let (service, integration) = (w.service(), w.integration().await);
-    let first = service
-        .store(integration, &credentials(&canary("destroy-first")))
-        .await
-        .unwrap();
-    let second = service
-        .rotate(
-            first.vault_secret_id(),
-            &credentials(&canary("destroy-second")),
-        )
-        .await
-        .unwrap();
+    let (first, second) = store_then_rotate(
+        &service,
+        integration,
+        &canary("destroy-first"),
+        &canary("destroy-second"),
+    )
+    .await;
 
     // Not even the integration's admin, on a transaction of their own.
     for id in [first.vault_secret_id(), second.vault_secret_id()] {
