@@ -1,0 +1,1 @@
+-- credential_vault 0.4.1 -> 0.5.0.
