@@ -21,15 +21,31 @@ create index credentials_destroy_after_idx on credential_vault.credentials (dest
 comment on table credential_vault.credentials is
     'One row per Vault secret stored through credential_vault: which integration it belongs to, its state and when a kept version is destroyed. Never a value.';
 
--- The database's settings; no row means the defaults (a row the install script inserted would
--- collide with the dumped one on a restore).
+-- The database's settings; no row, or NULL, means the default (a row the install script
+-- inserted would collide with the dumped one on a restore). The set_ functions check each
+-- value's range; the CHECKs only keep out what no reading of the table could use.
 create table credential_vault.settings (
     singleton boolean primary key default true check (singleton),
-    recovery_window interval not null
-        constraint settings_recovery_window_check check (recovery_window >= interval '0')
+    recovery_window interval
+        constraint settings_recovery_window_check check (recovery_window >= interval '0'),
+    max_kept_versions integer
+        constraint settings_max_kept_versions_check check (max_kept_versions >= 1)
 );
 comment on table credential_vault.settings is
-    'How long a replaced or deleted secret is kept (see credential_vault.set_recovery_window); no row: 7 days.';
+    'How long a replaced or deleted secret is kept (see credential_vault.set_recovery_window; NULL or no row: 7 days) and how many kept versions an integration may have (set_max_kept_versions; NULL or no row: 100).';
+
+-- Every change of a setting: who, when, from what to what (NULL: the default was in force).
+create table credential_vault.settings_audit (
+    id bigint generated always as identity primary key,
+    occurred_at timestamptz not null default pg_catalog.clock_timestamp(),
+    setting text not null,
+    old_value text,
+    new_value text not null,
+    actor_role name not null,
+    actor_uid uuid
+);
+comment on table credential_vault.settings_audit is
+    'Every change of credential_vault.settings, in the same transaction: the setting, its old value (NULL: the default) and new value, role and auth.uid() of the caller.';
 
 -- Who did what, when; never a value.
 create table credential_vault.audit_log (
@@ -72,5 +88,7 @@ select pg_catalog.pg_extension_config_dump('credential_vault.audit_log', '');
 select pg_catalog.pg_extension_config_dump('credential_vault.authorizer', '');
 select pg_catalog.pg_extension_config_dump('credential_vault.link_hook', '');
 select pg_catalog.pg_extension_config_dump('credential_vault.settings', '');
+select pg_catalog.pg_extension_config_dump('credential_vault.settings_audit', '');
 -- Without this, a restored audit log would hand out its ids again from 1.
 select pg_catalog.pg_extension_config_dump('credential_vault.audit_log_id_seq', '');
+select pg_catalog.pg_extension_config_dump('credential_vault.settings_audit_id_seq', '');

@@ -11,11 +11,11 @@ use pgrx::prelude::*;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::caller::{Caller, as_owner, from_pg, to_pg};
+use crate::caller::{Caller, as_owner, from_pg, jwt_subject, to_pg};
 use crate::error::{Error, Result};
 use crate::hooks::notify_link;
 use crate::jsonb::Jsonb;
-use crate::spi::{read_row, read_rows, run, uuid_arg, write_row, write_rows};
+use crate::spi::{read_row, read_rows, run, uuid_arg, write_row};
 use crate::{audit, raise_on_error};
 
 /// A stored secret: its reference and when it was stored.
@@ -95,13 +95,10 @@ pub fn rotate(
     require_writable()?;
     let integration = as_owner(|| current_integration(old))?;
     caller.require_manage("rotate", integration, Error::CredentialsNotFound)?;
-    as_owner(|| {
-        require_vault()?;
-        lock_current(old)
-    })?;
+    as_owner(require_vault)?;
     // Old first, so that an application keeping one reference per integration sees the
     // slot free; nobody else sees either change before the commit.
-    retire(integration, old, "previous")?;
+    retire(&caller.role, integration, old, "previous")?;
     let stored = as_owner(|| {
         insert_secret(
             integration,
@@ -121,11 +118,8 @@ pub fn delete(vault_secret_id: Option<&str>) -> Result<()> {
     require_writable()?;
     let integration = as_owner(|| current_integration(id))?;
     caller.require_manage("delete", integration, Error::CredentialsNotFound)?;
-    as_owner(|| {
-        require_vault()?;
-        lock_current(id)
-    })?;
-    retire(integration, id, "deleted")?;
+    as_owner(require_vault)?;
+    retire(&caller.role, integration, id, "deleted")?;
     audit::write("delete", &caller.role, integration, id, None)
 }
 
@@ -191,38 +185,37 @@ pub fn restore(vault_secret_id: Option<&str>) -> Result<Stored> {
     require_writable()?;
     let integration = as_owner(|| kept_integration(id))?;
     caller.require_manage("restore", integration, Error::CredentialsNotFound)?;
-    let replaced = as_owner(|| {
+    // Decided and made current in one statement, on the row as it is under its lock; then
+    // every other current version of the integration is retired, each under its own lock.
+    let (created_at, replaced) = as_owner(|| {
         require_vault()?;
-        write_row(
-            "select 1 from credential_vault.credentials \
-             where vault_secret_id = $1 and state <> 'current' for update skip locked",
+        let created_at = write_row(
+            "with locked as ( \
+               select vault_secret_id from credential_vault.credentials \
+               where vault_secret_id = $1 and state <> 'current' and destroy_after > now() \
+               for update skip locked) \
+             update credential_vault.credentials c \
+             set state = 'current', replaced_at = null, destroy_after = null \
+             from locked where c.vault_secret_id = locked.vault_secret_id \
+             returning c.created_at",
             &[uuid_arg(id)],
-            |_| Ok(()),
+            |row| row.get::<TimestampWithTimeZone>(1),
         )?
+        .flatten()
         .ok_or(Error::ConcurrentChange)?;
-        write_rows(
+        let replaced = read_rows(
             "select vault_secret_id from credential_vault.credentials \
-             where integration_id = $1 and state = 'current' \
-             order by created_at, vault_secret_id for update",
-            &[uuid_arg(integration)],
+             where integration_id = $1 and state = 'current' and vault_secret_id <> $2 \
+             order by created_at, vault_secret_id",
+            &[uuid_arg(integration), uuid_arg(id)],
             |row| row.get::<pgrx::Uuid>(1),
-        )
+        )?;
+        Ok((created_at, replaced))
     })?;
     let replaced: Vec<Uuid> = replaced.into_iter().flatten().map(from_pg).collect();
     for current in &replaced {
-        retire(integration, *current, "previous")?;
+        retire(&caller.role, integration, *current, "previous")?;
     }
-    let created_at = as_owner(|| {
-        write_row(
-            "update credential_vault.credentials \
-             set state = 'current', replaced_at = null, destroy_after = null \
-             where vault_secret_id = $1 returning created_at",
-            &[uuid_arg(id)],
-            |row| row.get::<TimestampWithTimeZone>(1),
-        )
-    })?
-    .flatten()
-    .ok_or(Error::StatementFailed)?;
     notify_link(integration, id, true)?;
     let previous = replaced.first().copied();
     audit::write("restore", &caller.role, integration, id, previous)?;
@@ -235,25 +228,40 @@ pub fn destroy(vault_secret_id: Option<&str>) -> Result<()> {
     caller.require("destroy", false)?;
     let id = parse_id("vault_secret_id", vault_secret_id)?;
     require_writable()?;
-    let (integration, state) = as_owner(|| {
+    // "Was it current?" is answered by the row as it is under its lock, in the statement that
+    // destroys it.
+    let destroyed = as_owner(|| {
         require_vault()?;
-        read_row(
-            "select integration_id, state from credential_vault.credentials where vault_secret_id = $1",
-            &[uuid_arg(id)],
-            |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?)),
-        )?
-        .and_then(|(integration, state)| Some((from_pg(integration?), state?)))
-        .ok_or(Error::CredentialsNotFound)
-    })?;
-    as_owner(|| {
         write_row(
-            "select 1 from credential_vault.credentials where vault_secret_id = $1 for update skip locked",
+            "with locked as ( \
+               select vault_secret_id, integration_id, state from credential_vault.credentials \
+               where vault_secret_id = $1 for update skip locked), \
+             gone as ( \
+               delete from credential_vault.credentials c using locked \
+               where c.vault_secret_id = locked.vault_secret_id \
+               returning c.vault_secret_id, locked.integration_id, locked.state), \
+             secrets as (delete from vault.secrets s using gone where s.id = gone.vault_secret_id) \
+             select integration_id, state = 'current' from gone",
             &[uuid_arg(id)],
-            |_| Ok(()),
-        )?
-        .ok_or(Error::ConcurrentChange)
+            |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<bool>(2)?)),
+        )
     })?;
-    remove_secret("destroy", &caller.role, integration, id, state == "current")
+    let Some((Some(integration), current)) = destroyed else {
+        // Nothing locked: gone already, or another call holds it.
+        let exists = as_owner(|| {
+            read_row(
+                "select from credential_vault.credentials where vault_secret_id = $1",
+                &[uuid_arg(id)],
+                |_| Ok(()),
+            )
+        })?;
+        return Err(exists.map_or(Error::CredentialsNotFound, |()| Error::ConcurrentChange));
+    };
+    let integration = from_pg(integration);
+    if current == Some(true) {
+        notify_link(integration, id, false)?;
+    }
+    audit::write("destroy", &caller.role, integration, id, None)
 }
 
 // 0.1.0's SQL functions, which its public wrappers call. 0.2.0 declares none of them (its RPC
@@ -450,40 +458,65 @@ fn kept_integration(id: Uuid) -> Result<Uuid> {
     .ok_or(Error::CredentialsNotFound)
 }
 
-/// Of concurrent rotations or deletions of one reference, the first to lock it wins; the others
-/// fail at once with a retryable error instead of waiting to find the reference gone.
-fn lock_current(id: Uuid) -> Result<()> {
-    write_row(
-        "select 1 from credential_vault.credentials \
-         where vault_secret_id = $1 and state = 'current' for update skip locked",
-        &[uuid_arg(id)],
-        |_| Ok(()),
-    )?
-    .ok_or(Error::ConcurrentChange)
-}
-
-/// Secret `id` of `integration` stops being current: it becomes a kept version in `state`
-/// (`previous` or `deleted`) for the database's recovery window, or is destroyed at once when
-/// the window is zero; the application's link hook is told. The caller audits.
-fn retire(integration: Uuid, id: Uuid, state: &str) -> Result<()> {
+/// Secret `id` of `integration` stops being current, decided under its row lock in one
+/// statement: of concurrent rotations, deletions or restores of one reference the first to lock
+/// it wins, and the others fail at once with a retryable error instead of waiting to find it
+/// gone. It becomes a kept version in `state` (`previous` or `deleted`) until its replacement
+/// time plus the database's recovery window (each day of it 24 hours), or is destroyed at once
+/// when the window is zero; beyond the integration's bound on kept versions, its oldest kept
+/// ones (never a current one) are destroyed and audited as `expire` by `role`. Being a write
+/// from its first lock on, it waits out a revoke in progress (see revoke_integration_credentials).
+/// The application's link hook is told; the caller audits its own action.
+pub fn retire(role: &str, integration: Uuid, id: Uuid, state: &str) -> Result<()> {
     as_owner(|| {
-        run(
-            "with window_ as ( \
-               select coalesce((select recovery_window from credential_vault.settings), \
-                               interval '7 days') as length), \
+        write_row(
+            "with settings as ( \
+               select coalesce(s.recovery_window, interval '7 days') as length, \
+                      coalesce(s.max_kept_versions, 100) as most \
+               from (select) defaults left join credential_vault.settings s on true), \
+             locked as ( \
+               select vault_secret_id from credential_vault.credentials \
+               where vault_secret_id = $1 and state = 'current' for update skip locked), \
              kept as ( \
                update credential_vault.credentials c \
-               set state = $2, replaced_at = now(), destroy_after = now() + w.length \
-               from window_ w where c.vault_secret_id = $1 and w.length > interval '0' \
+               set state = $2, replaced_at = now(), \
+                   destroy_after = now() + make_interval(secs => extract(epoch from s.length)::float8) \
+               from locked, settings s \
+               where c.vault_secret_id = locked.vault_secret_id and s.length > interval '0' \
+               returning c.vault_secret_id), \
+             beyond as ( \
+               select k.vault_secret_id from credential_vault.credentials k \
+               where k.integration_id = $3 and k.state <> 'current' and exists (select from kept) \
+               order by k.created_at desc, k.vault_secret_id desc \
+               offset (select most - 1 from settings)), \
+             expired as ( \
+               delete from credential_vault.credentials c using beyond \
+               where c.vault_secret_id = beyond.vault_secret_id and c.state <> 'current' \
                returning c.vault_secret_id), \
              gone as ( \
-               delete from credential_vault.credentials c using window_ w \
-               where c.vault_secret_id = $1 and w.length = interval '0' \
-               returning c.vault_secret_id) \
-             delete from vault.secrets s using gone where s.id = gone.vault_secret_id",
-            &[uuid_arg(id), state.into()],
+               delete from credential_vault.credentials c using locked, settings s \
+               where c.vault_secret_id = locked.vault_secret_id and s.length = interval '0' \
+               returning c.vault_secret_id), \
+             secrets as ( \
+               delete from vault.secrets v \
+               where v.id in (select vault_secret_id from gone \
+                              union all select vault_secret_id from expired)), \
+             audited as ( \
+               insert into credential_vault.audit_log \
+                 (action, actor_role, actor_uid, integration_id, vault_secret_id) \
+               select 'expire', $4, $5, $3, vault_secret_id from expired) \
+             select from locked",
+            &[
+                uuid_arg(id),
+                state.into(),
+                uuid_arg(integration),
+                role.into(),
+                jwt_subject().map(to_pg).into(),
+            ],
+            |_| Ok(()),
         )
-    })?;
+    })?
+    .ok_or(Error::ConcurrentChange)?;
     notify_link(integration, id, false)
 }
 

@@ -166,6 +166,10 @@ impl From<ContractError> for VaultError {
             | InvalidAuthorizer
             | CallbackWithoutSearchPath
             | InvalidRecoveryWindow
+            | RecoveryWindowTooLong
+            | RecoveryWindowInMonths
+            | InvalidMaxKeptVersions
+            | InvalidReportInterval
             | NoStrongRandom
             | StatementFailed => VaultError::Database {
                 sqlstate: Some(error.sqlstate().to_owned()),

@@ -4,7 +4,10 @@
 
 use std::fmt;
 
-use crate::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES, MIN_VAULT_VERSION};
+use crate::{
+    MAX_CREDENTIALS_BYTES, MAX_ENTRIES, MAX_KEPT_VERSIONS, MAX_RECOVERY_WINDOW_DAYS,
+    MAX_REPORT_INTERVAL_DAYS, MIN_VAULT_VERSION,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum Error {
@@ -36,6 +39,19 @@ pub enum Error {
     InvalidExpiresAt,
     #[error("the recovery window must not be negative")]
     InvalidRecoveryWindow,
+    #[error("the recovery window must not be longer than {MAX_RECOVERY_WINDOW_DAYS} days")]
+    RecoveryWindowTooLong,
+    /// A month is 28 to 31 days on the calendar and 30 in PostgreSQL's comparisons: a window
+    /// is a duration, given in days or smaller units.
+    #[error(
+        "the recovery window must be given in days, hours, minutes or seconds, not months or years"
+    )]
+    RecoveryWindowInMonths,
+    #[error("max_kept_versions must be between 1 and {MAX_KEPT_VERSIONS}")]
+    InvalidMaxKeptVersions,
+    /// `older_than` and `expiring_within` of the rotation reports.
+    #[error("a report interval must be between 0 and {MAX_REPORT_INTERVAL_DAYS} days")]
+    InvalidReportInterval,
     #[error("credential names and values must not contain NUL characters")]
     NulCharacter,
     /// The parameter is the action refused (`store`, `retrieve`, ...).
@@ -94,7 +110,7 @@ pub enum Error {
 impl Error {
     /// Every variant once, parameters shown as README's table shows them. A client's
     /// [`Error::from_server`] gives these values back.
-    pub const CATALOGUE: [Error; 33] = {
+    pub const CATALOGUE: [Error; 37] = {
         use Error::*;
         [
             NullArgument("<argument>"),
@@ -110,6 +126,10 @@ impl Error {
             EmptyValue,
             InvalidExpiresAt,
             InvalidRecoveryWindow,
+            RecoveryWindowTooLong,
+            RecoveryWindowInMonths,
+            InvalidMaxKeptVersions,
+            InvalidReportInterval,
             NulCharacter,
             RoleNotAllowed("<action>"),
             IntegrationNotFound,
@@ -152,6 +172,10 @@ impl Error {
             EmptyValue => "empty_value",
             InvalidExpiresAt => "invalid_expires_at",
             InvalidRecoveryWindow => "invalid_recovery_window",
+            RecoveryWindowTooLong => "recovery_window_too_long",
+            RecoveryWindowInMonths => "recovery_window_in_months",
+            InvalidMaxKeptVersions => "invalid_max_kept_versions",
+            InvalidReportInterval => "invalid_report_interval",
             NulCharacter => "nul_character",
             RoleNotAllowed(_) => "role_not_allowed",
             IntegrationNotFound => "integration_not_found",
@@ -194,7 +218,11 @@ impl Error {
             | InvalidLinkHook
             | InvalidAuthorizer
             | CallbackWithoutSearchPath
-            | InvalidRecoveryWindow => "22023",
+            | InvalidRecoveryWindow
+            | RecoveryWindowTooLong
+            | RecoveryWindowInMonths
+            | InvalidMaxKeptVersions
+            | InvalidReportInterval => "22023",
             InvalidExpiresAt => "22007",
             NulCharacter => "22P05",
             RoleNotAllowed(_) | AuthorizerNotPermitted => "42501",

@@ -14,7 +14,10 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::{MAX_CREDENTIALS_BYTES, MAX_ENTRIES};
+use crate::{
+    MAX_CREDENTIALS_BYTES, MAX_ENTRIES, MAX_KEPT_VERSIONS, MAX_RECOVERY_WINDOW_DAYS,
+    MAX_REPORT_INTERVAL_DAYS,
+};
 
 /// A UUID in its canonical 36-character form; other spellings `Uuid` accepts are refused so
 /// that one reference has one text.
@@ -38,6 +41,67 @@ pub fn parse_expires_at(text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
             .ok_or(Error::InvalidExpiresAt)
     })
     .transpose()
+}
+
+/// A PostgreSQL interval as the server holds it: months, days and microseconds, each with its
+/// own sign. PostgreSQL 17's infinite intervals have every field at its maximum (or minimum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub months: i32,
+    pub days: i32,
+    pub micros: i64,
+}
+
+const MICROS_PER_DAY: i128 = 86_400_000_000;
+
+impl Interval {
+    /// The length PostgreSQL compares intervals by (a month 30 days, a day 24 hours), which
+    /// `extract(epoch from ...)` gives too; exact for an infinite one's sign.
+    fn length_micros(self) -> i128 {
+        (i128::from(self.months) * 30 + i128::from(self.days)) * MICROS_PER_DAY
+            + i128::from(self.micros)
+    }
+}
+
+/// A recovery window: a duration from 0 to [`MAX_RECOVERY_WINDOW_DAYS`], in days or smaller
+/// units (months and years are refused, not converted), whose days count as 24 hours each when
+/// the window is applied. Returns its length in microseconds.
+pub fn check_recovery_window(window: Option<Interval>) -> Result<i64> {
+    let window = window.ok_or(Error::NullArgument("recovery_window"))?;
+    let length = window.length_micros();
+    if length < 0 {
+        return Err(Error::InvalidRecoveryWindow);
+    }
+    if length > i128::from(MAX_RECOVERY_WINDOW_DAYS) * MICROS_PER_DAY {
+        return Err(Error::RecoveryWindowTooLong);
+    }
+    if window.months != 0 {
+        return Err(Error::RecoveryWindowInMonths);
+    }
+    Ok(length as i64)
+}
+
+/// `older_than` or `expiring_within` of a rotation report: from 0 to
+/// [`MAX_REPORT_INTERVAL_DAYS`] (months count as 30 days here, as PostgreSQL compares them).
+pub fn check_report_interval(argument: &'static str, interval: Option<Interval>) -> Result<()> {
+    let length = interval
+        .ok_or(Error::NullArgument(argument))?
+        .length_micros();
+    if (0..=i128::from(MAX_REPORT_INTERVAL_DAYS) * MICROS_PER_DAY).contains(&length) {
+        Ok(())
+    } else {
+        Err(Error::InvalidReportInterval)
+    }
+}
+
+/// How many kept versions an integration may have: 1 to [`MAX_KEPT_VERSIONS`].
+pub fn check_max_kept_versions(most: Option<i32>) -> Result<i32> {
+    let most = most.ok_or(Error::NullArgument("max_kept_versions"))?;
+    if (1..=MAX_KEPT_VERSIONS).contains(&most) {
+        Ok(most)
+    } else {
+        Err(Error::InvalidMaxKeptVersions)
+    }
 }
 
 /// Checks that `text` is a JSON object of 1 to [`MAX_ENTRIES`] distinct, non-empty names, each
@@ -199,6 +263,95 @@ impl<'de> Visitor<'de> for ValueCheck {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn recovery_windows_are_durations_within_a_year() {
+        let window = |months, days, micros| {
+            check_recovery_window(Some(Interval {
+                months,
+                days,
+                micros,
+            }))
+        };
+        const HOUR: i64 = 3_600_000_000;
+        assert_eq!(window(0, 7, 0), Ok(7 * 24 * HOUR));
+        assert_eq!(window(0, 0, 0), Ok(0));
+        assert_eq!(window(0, 2, -HOUR), Ok(47 * HOUR), "days count 24 hours");
+        assert_eq!(window(0, 365, 0), Ok(365 * 24 * HOUR));
+        assert_eq!(window(0, 365, 1), Err(Error::RecoveryWindowTooLong));
+        assert_eq!(window(0, -1, 0), Err(Error::InvalidRecoveryWindow));
+        assert_eq!(window(0, 1, -25 * HOUR), Err(Error::InvalidRecoveryWindow));
+        assert_eq!(
+            window(1, -29, 0),
+            Err(Error::RecoveryWindowInMonths),
+            "'1 mon -29 days'"
+        );
+        assert_eq!(window(1, 0, 0), Err(Error::RecoveryWindowInMonths));
+        assert_eq!(
+            window(300_000 * 12, 0, 0),
+            Err(Error::RecoveryWindowTooLong)
+        );
+        assert_eq!(
+            window(i32::MAX, i32::MAX, i64::MAX),
+            Err(Error::RecoveryWindowTooLong),
+            "infinity"
+        );
+        assert_eq!(
+            window(i32::MIN, i32::MIN, i64::MIN),
+            Err(Error::InvalidRecoveryWindow),
+            "-infinity"
+        );
+        assert_eq!(
+            check_recovery_window(None),
+            Err(Error::NullArgument("recovery_window"))
+        );
+    }
+
+    #[test]
+    fn report_intervals_and_the_kept_versions_bound_have_ranges() {
+        let interval = |months, days| {
+            Some(Interval {
+                months,
+                days,
+                micros: 0,
+            })
+        };
+        assert_eq!(check_report_interval("older_than", interval(3, 0)), Ok(()));
+        assert_eq!(check_report_interval("older_than", interval(0, 0)), Ok(()));
+        assert_eq!(
+            check_report_interval("older_than", interval(0, -1)),
+            Err(Error::InvalidReportInterval)
+        );
+        assert_eq!(
+            check_report_interval("older_than", interval(300_000 * 12, 0)),
+            Err(Error::InvalidReportInterval)
+        );
+        assert_eq!(
+            check_report_interval("older_than", interval(i32::MAX, i32::MAX)),
+            Err(Error::InvalidReportInterval)
+        );
+        assert_eq!(
+            check_report_interval("older_than", None),
+            Err(Error::NullArgument("older_than"))
+        );
+        assert_eq!(check_max_kept_versions(Some(1)), Ok(1));
+        assert_eq!(
+            check_max_kept_versions(Some(MAX_KEPT_VERSIONS)),
+            Ok(MAX_KEPT_VERSIONS)
+        );
+        assert_eq!(
+            check_max_kept_versions(Some(0)),
+            Err(Error::InvalidMaxKeptVersions)
+        );
+        assert_eq!(
+            check_max_kept_versions(Some(MAX_KEPT_VERSIONS + 1)),
+            Err(Error::InvalidMaxKeptVersions)
+        );
+        assert_eq!(
+            check_max_kept_versions(None),
+            Err(Error::NullArgument("max_kept_versions"))
+        );
+    }
+
     use super::*;
 
     #[test]

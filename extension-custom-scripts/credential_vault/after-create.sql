@@ -7,8 +7,8 @@
 --
 -- The extension's objects belong to supabase_admin. This lets the project owner `postgres` wire
 -- its application to them from its own migrations (register the authorizer and the link hook,
--- purge an integration's credentials from its "integration deleted" trigger, set the recovery
--- window, offer the incident revoke and the rotation report), schedule purge_expired(), check
+-- keep a deleted integration's credentials for the recovery window from its "integration
+-- deleted" trigger (or purge them), set the recovery window and the bound on kept versions, offer the incident revoke and the rotation report), schedule purge_expired(), check
 -- the server's logging posture and the references' health, and read the audit log, which holds
 -- no value.
 --
@@ -41,16 +41,19 @@ grant execute on function
     public.vault_destroy_integration_credentials(text)
   to postgres with grant option;
 
-grant select on credential_vault.credentials, credential_vault.audit_log
+grant select on credential_vault.credentials, credential_vault.audit_log,
+    credential_vault.settings_audit
   to postgres with grant option;
 grant execute on function
     credential_vault.set_authorizer(regprocedure),
     credential_vault.set_link_hook(regprocedure),
     credential_vault.purge_integration(uuid),
+    credential_vault.delete_integration_credentials(uuid),
     credential_vault.health_report(boolean),
     credential_vault.logging_posture(),
     credential_vault.set_recovery_window(interval),
+    credential_vault.set_max_kept_versions(integer),
     credential_vault.purge_expired(),
     credential_vault.revoke_integration_credentials(uuid[]),
-    credential_vault.rotation_report(interval, interval)
+    credential_vault.rotation_report(interval, interval, uuid[])
   to postgres with grant option;

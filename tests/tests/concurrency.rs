@@ -333,3 +333,214 @@ async fn of_two_concurrent_stores_for_one_integration_the_second_is_refused_whol
     );
     assert_eq!(orphans(&db.pool).await, 0, "the refused store left nothing");
 }
+
+/// Waits until the backend `pid` waits for a lock (seen in pg_locks), or `call` has finished
+/// without waiting; says which.
+async fn waits_for_a_lock<T>(
+    db: &TestDatabase,
+    pid: i32,
+    call: &tokio::task::JoinHandle<T>,
+) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "select exists (select from pg_locks where pid = $1 and not granted)",
+        )
+        .bind(pid)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if waiting {
+            return true;
+        }
+        if call.is_finished() {
+            return false;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "neither waited nor finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// A revoke run on a connection of its own, as service_role; its backend pid and its task, which
+/// returns the revoke's report (`integration versions_destroyed`) or the SQLSTATE.
+async fn revoke_in_background(
+    db: &TestDatabase,
+    sql: &'static str,
+    argument: String,
+) -> (i32, tokio::task::JoinHandle<Result<Vec<String>, String>>) {
+    let mut connection = PgConnection::connect_with(&db.options()).await.unwrap();
+    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    let task = tokio::spawn(async move {
+        let result = call_as(&mut connection, &Caller::ServiceRole, sql, &[&argument]).await;
+        let state = sqlstate(&result);
+        result.map_err(|_| state)
+    });
+    (pid, task)
+}
+
+/// The current credentials of `integrations`, as the superuser sees them once everything has
+/// committed.
+async fn live_credentials(db: &TestDatabase, integrations: &[Uuid]) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from credential_vault.credentials where integration_id = any($1)",
+    )
+    .bind(integrations)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+const REVOKE_ORGANIZATION: &str = "select integration_id::pg_catalog.text || ' ' || versions_destroyed \
+     from public.revoke_organization_credentials($1::uuid)";
+const REVOKE_PROVIDER: &str = "select integration_id::pg_catalog.text || ' ' || versions_destroyed \
+     from public.revoke_provider_credentials($1)";
+
+/// Revoke is a fence: a store and a rotate still uncommitted when an organization's revoke starts
+/// make it wait (seen in pg_locks, no sleeps), and once it commits nothing of the organization is
+/// live, what they wrote included, and its report lists it. The other organization keeps its
+/// credentials.
+#[tokio::test]
+async fn an_organization_revoke_waits_for_writes_in_flight_and_revokes_them_too() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let more = t.add_integrations(&db.pool, 1).await;
+    let (rotated, stored_in_flight) = (t.integration, more[0]);
+    let other = Tenants::create(&db.pool).await;
+    db.store(other.integration, &credentials_json(&canary("other-org")))
+        .await;
+    let old = db.store(rotated, &credentials_json(&canary("old"))).await;
+    let organization: String = sqlx::query_scalar(
+        "select organization_id::text from public.organization_integrations where id = $1",
+    )
+    .bind(rotated)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+
+    // In flight: a rotate of one integration's credentials, a store for the other.
+    let mut rotate = db.begin_as(&Caller::ServiceRole).await;
+    sqlx::query_scalar::<_, String>(api::ROTATE)
+        .bind(&old)
+        .bind(credentials_json(&canary("rotated-in-flight")))
+        .fetch_one(&mut *rotate)
+        .await
+        .unwrap();
+    let mut store = db.begin_as(&Caller::ServiceRole).await;
+    sqlx::query_scalar::<_, String>(api::STORE)
+        .bind(stored_in_flight.to_string())
+        .bind(credentials_json(&canary("stored-in-flight")))
+        .fetch_one(&mut *store)
+        .await
+        .unwrap();
+
+    let (pid, revoke) = revoke_in_background(&db, REVOKE_ORGANIZATION, organization).await;
+    let waited = waits_for_a_lock(&db, pid, &revoke).await;
+    rotate.commit().await.unwrap();
+    store.commit().await.unwrap();
+    let mut report = revoke.await.unwrap().expect("the revoke succeeds");
+    report.sort();
+    let live = live_credentials(&db, &[rotated, stored_in_flight]).await;
+    assert_eq!(
+        live, 0,
+        "after the revoke the organization holds no credential (the revoke waited: {waited}); its report: {report:?}"
+    );
+    let mut expected = vec![format!("{rotated} 2"), format!("{stored_in_flight} 1")];
+    expected.sort();
+    assert_eq!(report, expected, "the report lists what was in flight");
+    assert_eq!(
+        live_credentials(&db, &[other.integration]).await,
+        1,
+        "the other organization's credential is untouched"
+    );
+    assert_eq!(orphans(&db.pool).await, 0);
+}
+
+/// The provider revoke fences the same way, spares other providers, and a rotate that starts
+/// while a revoke holds the fence waits for it and then fails with a clear error.
+#[tokio::test]
+async fn a_provider_revoke_waits_for_a_store_in_flight_and_spares_other_providers() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let crm = t.add_integrations(&db.pool, 1).await[0];
+    let erp: Uuid = sqlx::query_scalar(
+        "insert into public.organization_integrations (organization_id, provider, display_name)
+         select organization_id, 'erp', 'Acme ERP' from public.organization_integrations
+         where id = $1 returning id",
+    )
+    .bind(t.integration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let crm_stored = db
+        .store(t.integration, &credentials_json(&canary("crm")))
+        .await;
+    db.store(erp, &credentials_json(&canary("erp"))).await;
+
+    let mut store = db.begin_as(&Caller::ServiceRole).await;
+    sqlx::query_scalar::<_, String>(api::STORE)
+        .bind(crm.to_string())
+        .bind(credentials_json(&canary("crm-in-flight")))
+        .fetch_one(&mut *store)
+        .await
+        .unwrap();
+    let (pid, revoke) = revoke_in_background(&db, REVOKE_PROVIDER, "crm".to_owned()).await;
+    let waited = waits_for_a_lock(&db, pid, &revoke).await;
+    store.commit().await.unwrap();
+    let report = revoke.await.unwrap().expect("the revoke succeeds");
+    assert_eq!(
+        live_credentials(&db, &[t.integration, crm]).await,
+        0,
+        "no crm credential is live after the revoke (it waited: {waited}); its report: {report:?}"
+    );
+    assert_eq!(live_credentials(&db, &[erp]).await, 1, "erp is spared");
+
+    // A revoke holding the fence: a rotate of the erp credential waits for it, and fails after.
+    let erp_reference = credential_link(&db.pool, erp).await.unwrap().to_string();
+    let mut fence = db.begin_as(&Caller::ServiceRole).await;
+    sqlx::query(REVOKE_PROVIDER)
+        .bind("erp")
+        .fetch_all(&mut *fence)
+        .await
+        .unwrap();
+    let mut writer = PgConnection::connect_with(&db.options()).await.unwrap();
+    let writer_pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(&mut writer)
+        .await
+        .unwrap();
+    let rotate = tokio::spawn(async move {
+        let body = credentials_json(&canary("erp-after"));
+        let result = call_as(
+            &mut writer,
+            &Caller::ServiceRole,
+            api::ROTATE,
+            &[&erp_reference, &body],
+        )
+        .await;
+        sqlstate(&result)
+    });
+    assert!(
+        waits_for_a_lock(&db, writer_pid, &rotate).await,
+        "the rotate waits for the revoke"
+    );
+    fence.commit().await.unwrap();
+    let outcome = rotate.await.unwrap();
+    assert!(
+        ["PT404", "PT409"].contains(&outcome.as_str()),
+        "the rotate fails after the revoke: {outcome}"
+    );
+    assert_eq!(live_credentials(&db, &[erp]).await, 0);
+    assert_eq!(
+        sqlstate(
+            &db.call(&Caller::ServiceRole, api::RETRIEVE, &[&crm_stored])
+                .await
+        ),
+        "PT404"
+    );
+    assert_eq!(orphans(&db.pool).await, 0);
+}

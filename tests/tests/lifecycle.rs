@@ -10,7 +10,7 @@ use credential_vault_tests::api::{
 };
 use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, audit_actions, canary, credential_link,
-    credentials_json, error_text, sqlstate,
+    credentials_json, error_text, orphans, report_figure, sqlstate,
 };
 use uuid::Uuid;
 
@@ -394,5 +394,433 @@ async fn expiry_dates_reach_the_rotation_report_of_the_organizations_admins_only
             .unwrap()
             .is_empty(),
         "another organization's admin sees nothing"
+    );
+}
+
+/// The state and whether a Vault secret remains, of every version of `integration`, oldest first.
+async fn versions_of(db: &TestDatabase, integration: Uuid) -> Vec<String> {
+    sqlx::query_scalar(
+        "select c.vault_secret_id::text || ' ' || c.state
+                || case when c.destroy_after > now() + interval '6 days' then ' kept' else '' end
+         from credential_vault.credentials c
+         join vault.secrets s on s.id = c.vault_secret_id
+         where c.integration_id = $1 order by c.created_at, c.vault_secret_id",
+    )
+    .bind(integration)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+/// One PostgREST DELETE of an integration (or of its organization) by an admin no longer
+/// destroys what the window keeps: its credentials become kept deleted versions, audited, and
+/// the service role brings them back by re-creating the integration with the same id.
+#[tokio::test]
+async fn deleting_an_integration_keeps_its_credentials_for_the_window_and_service_role_recovers_them()
+ {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (first, second) = stored_and_rotated(&db, &t).await;
+    let deleted = db
+        .call(
+            &t.admin,
+            "delete from public.organization_integrations where id = $1::uuid \
+             returning id::pg_catalog.text",
+            &[&t.integration.to_string()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted.len(), 1, "the admin deletes the integration");
+    assert_eq!(
+        versions_of(&db, t.integration).await,
+        [
+            format!("{first} previous kept"),
+            format!("{second} deleted kept")
+        ],
+        "both versions are kept for the window, with their Vault secrets"
+    );
+    assert_eq!(
+        audit_actions(&db.pool).await.last().map(String::as_str),
+        Some("delete:authenticated"),
+        "the deletion is audited, as the admin's"
+    );
+    // The admin cannot get them back (the integration is gone, and ids are not theirs to pick).
+    assert_eq!(
+        sqlstate(&db.call(&t.admin, RESTORE, &[&second]).await),
+        "PT404"
+    );
+    // The service role re-creates the integration with its id and restores.
+    sqlx::query(
+        "insert into public.organization_integrations (id, organization_id, provider, display_name)
+         select $1, organization_id, 'crm', 'Acme CRM' from public.organization_integrations
+         where id = $2",
+    )
+    .bind(t.integration)
+    .bind(t.add_integrations(&db.pool, 1).await[0])
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        db.call(&Caller::ServiceRole, RESTORE, &[&second])
+            .await
+            .unwrap(),
+        std::slice::from_ref(&second)
+    );
+    assert_eq!(
+        credential_link(&db.pool, t.integration).await,
+        Some(second.parse().unwrap())
+    );
+    assert_eq!(
+        sqlstate(&db.call(&Caller::ServiceRole, RETRIEVE, &[&second]).await),
+        "ok"
+    );
+
+    // An organization's deletion cascades to the same.
+    let organization: Uuid = sqlx::query_scalar(
+        "select organization_id from public.organization_integrations where id = $1",
+    )
+    .bind(t.integration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query("delete from public.organizations where id = $1")
+        .bind(organization)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        versions_of(&db, t.integration).await,
+        [
+            format!("{first} previous kept"),
+            format!("{second} deleted kept")
+        ]
+    );
+}
+
+/// The window is a duration of 0 to 365 days: months and years are refused (a month is 28 to 31
+/// days on the calendar), so is anything longer or negative, each with its own code; NULL too.
+/// Every change is audited with the old value, the new one and the role.
+#[tokio::test]
+async fn the_recovery_window_is_a_bounded_duration_and_every_change_is_audited() {
+    let db = TestDatabase::new().await;
+    for (window, expected) in [
+        ("1 mon -29 days", Error::RecoveryWindowInMonths),
+        ("1 year", Error::RecoveryWindowInMonths),
+        ("300000 years", Error::RecoveryWindowTooLong),
+        ("366 days", Error::RecoveryWindowTooLong),
+        ("1 day -25 hours", Error::InvalidRecoveryWindow),
+    ] {
+        let result = sqlx::query("select credential_vault.set_recovery_window($1::interval)")
+            .bind(window)
+            .execute(&db.pool)
+            .await;
+        assert_eq!(
+            (
+                sqlstate(&result),
+                error_text(&result).contains(expected.code())
+            ),
+            (expected.sqlstate().to_owned(), true),
+            "{window}: {}",
+            error_text(&result)
+        );
+    }
+    let null = sqlx::query("select credential_vault.set_recovery_window(null)")
+        .execute(&db.pool)
+        .await;
+    assert_eq!(sqlstate(&null), "22004");
+    sqlx::raw_sql(
+        "set role postgres; select credential_vault.set_recovery_window('30 days'); reset role;
+         select credential_vault.set_recovery_window('365 days')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let changes: Vec<String> = sqlx::query_scalar(
+        "select concat_ws(' ', setting, coalesce(old_value, 'default'), new_value, actor_role)
+         from credential_vault.settings_audit order by id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        changes,
+        [
+            "recovery_window 7 days 30 days postgres",
+            "recovery_window 30 days 365 days supabase_admin"
+        ],
+        "the migrations set 7 days (as supabase_admin's harness applies them as postgres)"
+    );
+}
+
+/// Beyond the bound on kept versions, the oldest kept ones are destroyed and audited as expire;
+/// the current one never.
+#[tokio::test]
+async fn kept_versions_are_bounded_and_the_oldest_go_first() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    for bad in ["0", "1001"] {
+        let result = sqlx::query("select credential_vault.set_max_kept_versions($1::integer)")
+            .bind(bad)
+            .execute(&db.pool)
+            .await;
+        assert_eq!(sqlstate(&result), "22023", "{bad}");
+        assert!(error_text(&result).contains("invalid_max_kept_versions"));
+    }
+    sqlx::raw_sql("select credential_vault.set_max_kept_versions(3)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut references = vec![
+        db.store(t.integration, &credentials_json(&canary("v0")))
+            .await,
+    ];
+    for n in 1..=6 {
+        let current = references.last().unwrap().clone();
+        let next = db
+            .call(
+                &t.admin,
+                ROTATE,
+                &[&current, &credentials_json(&canary(&format!("v{n}")))],
+            )
+            .await
+            .unwrap()
+            .remove(0);
+        references.push(next);
+    }
+    let versions = db
+        .call(&t.admin, VERSIONS, &[&t.integration.to_string()])
+        .await
+        .unwrap();
+    assert_eq!(
+        versions,
+        [
+            format!("{} current", references[6]),
+            format!("{} previous", references[5]),
+            format!("{} previous", references[4]),
+            format!("{} previous", references[3]),
+        ],
+        "three kept, the newest ones"
+    );
+    let counts = RowCounts::of(&db.pool).await;
+    assert_eq!((counts.vault_secrets, counts.credentials), (4, 4));
+    let expired: Vec<String> = sqlx::query_scalar(
+        "select vault_secret_id::text || ' ' || actor_role from credential_vault.audit_log
+         where action = 'expire' order by id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        expired,
+        references[..3]
+            .iter()
+            .map(|r| format!("{r} authenticated"))
+            .collect::<Vec<_>>()
+    );
+    let audited: String = sqlx::query_scalar(
+        "select concat_ws(' ', setting, coalesce(old_value, 'default'), new_value)
+         from credential_vault.settings_audit where setting = 'max_kept_versions'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, "max_kept_versions default 3");
+}
+
+/// purge_expired destroys a version past its window and keeps one inside it; a revoke of one
+/// organization leaves another's credentials; orphans() catches a planted orphan.
+#[tokio::test]
+async fn purge_keeps_what_is_inside_its_window_and_revoke_spares_other_organizations() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let (inside, second) = stored_and_rotated(&db, &t).await;
+    // `second` becomes a kept version too, then is pushed past its window; `inside` stays within.
+    db.call(
+        &Caller::ServiceRole,
+        ROTATE,
+        &[&second, &credentials_json(&canary("c"))],
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "update credential_vault.credentials set destroy_after = now() - interval '1 second'
+         where vault_secret_id = $1::uuid",
+    )
+    .bind(&second)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let purged: i32 = sqlx::query_scalar("select credential_vault.purge_expired()")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    let left: Vec<String> = sqlx::query_scalar(
+        "select vault_secret_id::text from credential_vault.credentials c
+         join vault.secrets s on s.id = c.vault_secret_id where c.state <> 'current'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, [inside], "only {second} went");
+
+    // Another organization with two integrations' credentials.
+    let other = Tenants::create(&db.pool).await;
+    let other_more = other.add_integrations(&db.pool, 1).await;
+    db.store(other.integration, &credentials_json(&canary("o1")))
+        .await;
+    db.store(other_more[0], &credentials_json(&canary("o2")))
+        .await;
+    let organization: String = sqlx::query_scalar(
+        "select organization_id::text from public.organization_integrations where id = $1",
+    )
+    .bind(t.integration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    db.call(
+        &Caller::ServiceRole,
+        "select count(*)::pg_catalog.text from public.revoke_organization_credentials($1::uuid)",
+        &[&organization],
+    )
+    .await
+    .unwrap();
+    let counts: (i64, i64) = sqlx::query_as(
+        "select count(*) filter (where integration_id = any($1)),
+                count(*) filter (where integration_id = $2)
+         from credential_vault.credentials c join vault.secrets s on s.id = c.vault_secret_id",
+    )
+    .bind([other.integration, other_more[0]])
+    .bind(t.integration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(counts, (2, 0), "the other organization keeps both");
+
+    // The orphan check used everywhere catches one when there is one.
+    assert_eq!(orphans(&db.pool).await, 0);
+    sqlx::raw_sql("select vault.create_secret('planted orphan')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(orphans(&db.pool).await, 1, "the planted orphan is caught");
+}
+
+/// The reports' intervals are checked; the organization's report reads only its own credentials
+/// (counted in pg_stat_xact_user_tables) however many another tenant has.
+#[tokio::test]
+async fn reports_check_their_intervals_and_read_only_the_organizations_credentials() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    db.store(t.integration, &credentials_json(&canary("due")))
+        .await;
+    for (sql, expected) in [
+        (
+            "select count(*) from credential_vault.rotation_report(null)",
+            "22004",
+        ),
+        (
+            "select count(*) from credential_vault.rotation_report('-1 day')",
+            "22023",
+        ),
+        (
+            "select count(*) from credential_vault.rotation_report('90 days', '-1 day')",
+            "22023",
+        ),
+        (
+            "select count(*) from credential_vault.rotation_report('300000 years')",
+            "22023",
+        ),
+    ] {
+        let result = sqlx::query(sql).execute(&db.pool).await;
+        assert_eq!(sqlstate(&result), expected, "{sql}");
+    }
+    let organization: String = sqlx::query_scalar(
+        "select organization_id::text from public.organization_integrations where id = $1",
+    )
+    .bind(t.integration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let negative = db
+        .call(
+            &t.admin,
+            "select reason from public.organization_rotation_report($1::uuid, '-1 day')",
+            &[&organization],
+        )
+        .await;
+    assert_eq!(
+        sqlstate(&negative),
+        "22023",
+        "the organization's report too"
+    );
+
+    // A large other tenant: 20,000 current credentials of its own, all due.
+    sqlx::raw_sql(
+        "insert into credential_vault.credentials (vault_secret_id, integration_id, created_at)
+         select gen_random_uuid(), gen_random_uuid(), now() - interval '100 days'
+         from generate_series(1, 20000);
+         analyze credential_vault.credentials",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let tuples_read = "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                       from pg_stat_xact_user_tables
+                       where relid = 'credential_vault.credentials'::regclass";
+    let mut read = Vec::new();
+    for caller in [&t.admin, &t.other_admin] {
+        let mut tx = db.begin_as(caller).await;
+        let before: i64 = sqlx::query_scalar(tuples_read)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(
+            "select reason from public.organization_rotation_report($1::uuid, '0')",
+        )
+        .bind(&organization)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        let after: i64 = sqlx::query_scalar(tuples_read)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        read.push((rows.len(), after - before));
+    }
+    report_figure(&format!(
+        "rotation report: with 20000 credentials of another tenant, the admin's report read {} credentials rows, another organization's admin's {}",
+        read[0].1, read[1].1
+    ));
+    assert_eq!(
+        read[0].0, 1,
+        "the admin sees the organization's one credential"
+    );
+    assert!(read[0].1 <= 2, "the report read {} rows", read[0].1);
+    assert_eq!(read[1], (0, 0), "a non-admin: no rows, nothing read");
+}
+
+/// An expired credential (expires_at in the past) still retrieves: expiry is a rotation due
+/// date that the rotation report shows, not a lock (README, the credential lifecycle).
+#[tokio::test]
+async fn an_expired_credential_still_retrieves() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let reference = db
+        .call(
+            &Caller::ServiceRole,
+            STORE_EXPIRING,
+            &[
+                &t.integration.to_string(),
+                &credentials_json(&canary("expired")),
+                "2000-01-01T00:00:00Z",
+            ],
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        sqlstate(&db.call(&Caller::ServiceRole, RETRIEVE, &[&reference]).await),
+        "ok"
     );
 }
