@@ -83,7 +83,7 @@ fn delete_integration_credentials(integration_id: pgrx::Uuid) -> i32 {
         let role = acting_role();
         let current: Vec<_> = current.into_iter().flatten().map(from_pg).collect();
         for id in &current {
-            retire(&role, integration, *id, "deleted")?;
+            retire(&role, integration, *id, "deleted", None)?;
             crate::audit::write("delete", &role, integration, *id, None)?;
         }
         Ok(current.len() as i32)
@@ -170,6 +170,7 @@ fn set_recovery_window(recovery_window: Option<Interval>) {
              changed as ( \
                insert into credential_vault.settings (recovery_window) values ($1) \
                on conflict (singleton) do update set recovery_window = excluded.recovery_window \
+               where settings.recovery_window is distinct from excluded.recovery_window \
                returning recovery_window::text as value) \
              insert into credential_vault.settings_audit (setting, old_value, new_value, actor_role, actor_uid) \
              select 'recovery_window', (select value from old), value, $2, $3 from changed",
@@ -196,6 +197,7 @@ fn set_max_kept_versions(max_kept_versions: Option<i32>) {
              changed as ( \
                insert into credential_vault.settings (max_kept_versions) values ($1) \
                on conflict (singleton) do update set max_kept_versions = excluded.max_kept_versions \
+               where settings.max_kept_versions is distinct from excluded.max_kept_versions \
                returning max_kept_versions::text as value) \
              insert into credential_vault.settings_audit (setting, old_value, new_value, actor_role, actor_uid) \
              select 'max_kept_versions', (select value from old), value, $2, $3 from changed",
@@ -205,7 +207,7 @@ fn set_max_kept_versions(max_kept_versions: Option<i32>) {
 }
 
 /// Runs a setting's upsert-and-audit statement with the new value as $1 and the acting role
-/// and its auth.uid() as $2 and $3.
+/// and its auth.uid() as $2 and $3: a value set again unchanged writes and audits nothing.
 fn change_setting(sql: &'static str, value: pgrx::datum::DatumWithOid<'static>) -> Result<()> {
     let role = acting_role();
     as_owner(|| {

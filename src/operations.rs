@@ -98,7 +98,7 @@ pub fn rotate(
     as_owner(require_vault)?;
     // Old first, so that an application keeping one reference per integration sees the
     // slot free; nobody else sees either change before the commit.
-    retire(&caller.role, integration, old, "previous")?;
+    retire(&caller.role, integration, old, "previous", None)?;
     let stored = as_owner(|| {
         insert_secret(
             integration,
@@ -119,7 +119,7 @@ pub fn delete(vault_secret_id: Option<&str>) -> Result<()> {
     let integration = as_owner(|| current_integration(id))?;
     caller.require_manage("delete", integration, Error::CredentialsNotFound)?;
     as_owner(require_vault)?;
-    retire(&caller.role, integration, id, "deleted")?;
+    retire(&caller.role, integration, id, "deleted", None)?;
     audit::write("delete", &caller.role, integration, id, None)
 }
 
@@ -185,37 +185,47 @@ pub fn restore(vault_secret_id: Option<&str>) -> Result<Stored> {
     require_writable()?;
     let integration = as_owner(|| kept_integration(id))?;
     caller.require_manage("restore", integration, Error::CredentialsNotFound)?;
-    // Decided and made current in one statement, on the row as it is under its lock; then
-    // every other current version of the integration is retired, each under its own lock.
-    let (created_at, replaced) = as_owner(|| {
+    // Decided in one statement, on the row as it is under its lock (taken after the table's
+    // ROW EXCLUSIVE lock, as every write takes it: see revoke_integration_credentials). Every
+    // other current version is retired before it becomes current: the application's link
+    // follows one current version at a time.
+    let replaced = as_owner(|| {
         require_vault()?;
-        let created_at = write_row(
-            "with locked as ( \
-               select vault_secret_id from credential_vault.credentials \
-               where vault_secret_id = $1 and state <> 'current' and destroy_after > now() \
-               for update skip locked) \
-             update credential_vault.credentials c \
-             set state = 'current', replaced_at = null, destroy_after = null \
-             from locked where c.vault_secret_id = locked.vault_secret_id \
-             returning c.created_at",
-            &[uuid_arg(id)],
-            |row| row.get::<TimestampWithTimeZone>(1),
-        )?
-        .flatten()
-        .ok_or(Error::ConcurrentChange)?;
-        let replaced = read_rows(
-            "select vault_secret_id from credential_vault.credentials \
-             where integration_id = $1 and state = 'current' and vault_secret_id <> $2 \
-             order by created_at, vault_secret_id",
-            &[uuid_arg(integration), uuid_arg(id)],
-            |row| row.get::<pgrx::Uuid>(1),
+        run(
+            "lock table credential_vault.credentials in row exclusive mode",
+            &[],
         )?;
-        Ok((created_at, replaced))
+        write_row(
+            "select from credential_vault.credentials \
+             where vault_secret_id = $1 and state <> 'current' and destroy_after > now() \
+             for update skip locked",
+            &[uuid_arg(id)],
+            |_| Ok(()),
+        )?
+        .ok_or(Error::ConcurrentChange)?;
+        read_rows(
+            "select vault_secret_id from credential_vault.credentials \
+             where integration_id = $1 and state = 'current' \
+             order by created_at, vault_secret_id",
+            &[uuid_arg(integration)],
+            |row| row.get::<pgrx::Uuid>(1),
+        )
     })?;
     let replaced: Vec<Uuid> = replaced.into_iter().flatten().map(from_pg).collect();
     for current in &replaced {
-        retire(&caller.role, integration, *current, "previous")?;
+        retire(&caller.role, integration, *current, "previous", Some(id))?;
     }
+    let created_at = as_owner(|| {
+        write_row(
+            "update credential_vault.credentials \
+             set state = 'current', replaced_at = null, destroy_after = null \
+             where vault_secret_id = $1 returning created_at",
+            &[uuid_arg(id)],
+            |row| row.get::<TimestampWithTimeZone>(1),
+        )
+    })?
+    .flatten()
+    .ok_or(Error::StatementFailed)?;
     notify_link(integration, id, true)?;
     let previous = replaced.first().copied();
     audit::write("restore", &caller.role, integration, id, previous)?;
@@ -464,10 +474,17 @@ fn kept_integration(id: Uuid) -> Result<Uuid> {
 /// gone. It becomes a kept version in `state` (`previous` or `deleted`) until its replacement
 /// time plus the database's recovery window (each day of it 24 hours), or is destroyed at once
 /// when the window is zero; beyond the integration's bound on kept versions, its oldest kept
-/// ones (never a current one) are destroyed and audited as `expire` by `role`. Being a write
+/// ones (never a current one, nor `spare`, which a restore is making current) are destroyed and
+/// audited as `expire` by `role`. Being a write
 /// from its first lock on, it waits out a revoke in progress (see revoke_integration_credentials).
 /// The application's link hook is told; the caller audits its own action.
-pub fn retire(role: &str, integration: Uuid, id: Uuid, state: &str) -> Result<()> {
+pub fn retire(
+    role: &str,
+    integration: Uuid,
+    id: Uuid,
+    state: &str,
+    spare: Option<Uuid>,
+) -> Result<()> {
     as_owner(|| {
         write_row(
             "with settings as ( \
@@ -487,6 +504,7 @@ pub fn retire(role: &str, integration: Uuid, id: Uuid, state: &str) -> Result<()
              beyond as ( \
                select k.vault_secret_id from credential_vault.credentials k \
                where k.integration_id = $3 and k.state <> 'current' and exists (select from kept) \
+                 and k.vault_secret_id is distinct from $6 \
                order by k.created_at desc, k.vault_secret_id desc \
                offset (select most - 1 from settings)), \
              expired as ( \
@@ -512,6 +530,7 @@ pub fn retire(role: &str, integration: Uuid, id: Uuid, state: &str) -> Result<()
                 uuid_arg(integration),
                 role.into(),
                 jwt_subject().map(to_pg).into(),
+                spare.map(to_pg).into(),
             ],
             |_| Ok(()),
         )

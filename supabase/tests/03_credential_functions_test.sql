@@ -216,31 +216,33 @@ reset role;
 select is(pg_temp.linked(:'integration_b'), :'ref_b3'::uuid, 'service_role: stores, and credential_vault_id follows');
 
 ------------------------------------------------------------------------------------------------
--- Deleting an integration deletes its credentials; deleting an organization too (cascade)
+-- Deleting an integration keeps its credentials for the recovery window, as deleted versions
+-- linked to nothing; deleting an organization too (cascade)
 set local role authenticated;
 select set_config('request.jwt.claims', :'admin_a', true);
 select lives_ok(format('delete from public.organization_integrations where id = %L', :'integration_a'),
                 'admin A: deletes integration A');
 reset role;
-select is_empty(format('select 1 from vault.secrets where id = %L', :'ref_a3'), 'deleting integration A deleted its Vault secret');
-select is_empty(format('select 1 from credential_vault.credentials where integration_id = %L', :'integration_a'),
-                'deleting integration A deleted its credentials rows');
+select isnt_empty(format('select 1 from vault.secrets where id = %L', :'ref_a3'), 'deleting integration A keeps its Vault secret for the window');
+select results_eq(format('select state from credential_vault.credentials where vault_secret_id = %L', :'ref_a3'),
+                  array['deleted'], 'deleting integration A made its credentials a deleted version');
 select results_eq(format('select action from credential_vault.audit_log where vault_secret_id = %L', :'ref_a3'),
-                  array['store', 'purge'], 'the purge is audited (reads are audited in the server log)');
+                  array['store', 'delete'], 'the deletion is audited (reads are audited in the server log)');
 set local role service_role;
 select set_config('request.jwt.claims', :'service_role', true);
 select lives_ok($$delete from public.organizations where id = 'bbbbbbbb-0000-4000-8000-000000000000'$$,
                 'service_role: deletes organization B');
 reset role;
-select is_empty(format('select 1 from vault.secrets where id = %L', :'ref_b3'), 'deleting organization B deleted its integration''s secret');
+select results_eq(format('select state from credential_vault.credentials where vault_secret_id = %L', :'ref_b3'),
+                  array['deleted'], 'deleting organization B kept its integration''s secret as a deleted version');
 
 ------------------------------------------------------------------------------------------------
 -- No orphans either way
 select is_empty($$
   select c.vault_secret_id from credential_vault.credentials c
   left join public.organization_integrations i on i.id = c.integration_id
-  where i.credential_vault_id is distinct from c.vault_secret_id
-$$, 'every credentials row is the one its integration links to');
+  where c.state = 'current' and i.credential_vault_id is distinct from c.vault_secret_id
+$$, 'every current credentials row is the one its integration links to');
 select is_empty($$
   select s.id from vault.secrets s
   where not exists (select 1 from credential_vault.credentials c where c.vault_secret_id = s.id)

@@ -545,10 +545,11 @@ async fn the_recovery_window_is_a_bounded_duration_and_every_change_is_audited()
     assert_eq!(
         changes,
         [
+            "recovery_window default 7 days postgres",
             "recovery_window 7 days 30 days postgres",
             "recovery_window 30 days 365 days supabase_admin"
         ],
-        "the migrations set 7 days (as supabase_admin's harness applies them as postgres)"
+        "the app's migration set 7 days, as postgres"
     );
 }
 
