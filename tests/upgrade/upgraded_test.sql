@@ -56,10 +56,11 @@ reset role;
 select results_eq(format('select action from credential_vault.audit_log where id > %s order by id', :last_audit_id),
                   array['rotate', 'delete'], 'the audit continues after the 0.1.0 history');
 
--- Deleting an integration purges through the 0.2.0 purge_integration.
+-- Deleting an integration keeps its credentials for the window (0.5.0's trigger).
 delete from public.organization_integrations where id = :'c1';
-select is_empty(format('select 1 from vault.secrets where id = %L', :'new_1'), 'the purge removed the Vault secret');
-select is((select action from credential_vault.audit_log order by id desc limit 1), 'purge', 'and audited it');
+select is((select state from credential_vault.credentials where vault_secret_id = :'new_1'), 'deleted',
+          'the deletion kept the credentials as a deleted version');
+select is((select action from credential_vault.audit_log order by id desc limit 1), 'delete', 'and audited it');
 select is_empty('select * from credential_vault.health_report()', 'no dangling reference');
 
 select * from finish();
