@@ -167,6 +167,26 @@ async fn a_standby_serves_reads_under_the_same_rules_and_refuses_writes() {
         answers.push("25006");
     }
 
+    // So are the administration functions' writes, for the superuser too.
+    for admin in [
+        "select credential_vault.purge_expired()::text",
+        "select count(*)::text from credential_vault.revoke_integration_credentials(array[$1::uuid])",
+        "select credential_vault.set_recovery_window('1 day')::text",
+        "select credential_vault.set_max_kept_versions(5)::text",
+        "select credential_vault.delete_integration_credentials($1::uuid)::text",
+        "select credential_vault.purge_integration($1::uuid)::text",
+    ] {
+        let query = sqlx::query_scalar::<_, String>(admin);
+        let query = if admin.contains("$1") {
+            query.bind(&integration)
+        } else {
+            query
+        };
+        let result = query.fetch_one(&mut standby).await;
+        assert_eq!(sqlstate(&result), "25006", "{admin} on the standby");
+        answers.push("25006");
+    }
+
     let log = standby_log();
     assert_eq!(
         read_audit_roles_in(&log, reference.parse().unwrap()),
