@@ -200,7 +200,8 @@ impl Fixture {
             .fetch_one(&self.db.pool)
             .await
             .expect("quote the role name and password");
-        sqlx::raw_sql(&create)
+        // Safe as SQL: the server quoted the name and the password with format('%I', '%L').
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
             .execute(&self.db.pool)
             .await
             .expect("create the login role");
@@ -914,7 +915,8 @@ async fn a_revoked_login_is_an_authentication_error_after_one_attempt() {
         .fetch_one(&f.db.pool)
         .await
         .unwrap();
-    sqlx::raw_sql(&revoke).execute(&f.db.pool).await.unwrap();
+    let revoke = sqlx::AssertSqlSafe(revoke); // quoted by format('%I') on the server
+    sqlx::raw_sql(revoke).execute(&f.db.pool).await.unwrap();
     let terminated: Vec<bool> = sqlx::query_scalar(
         "select pg_terminate_backend(pid, 5000) from pg_stat_activity where usename = $1",
     )
