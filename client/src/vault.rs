@@ -88,9 +88,10 @@ macro_rules! the_calls_of_both_contexts {
     () => {
         /// Stores `credentials` for `integration_id` and returns the new reference.
         ///
-        /// Fails with [`VaultError::NotFound`] if the integration does not exist or the caller may
-        /// not manage it. A rule of the application's own (such as one reference per integration,
-        /// enforced by a unique index) comes back as the [`VaultError::Database`] it raises.
+        /// Fails with [`VaultError::IntegrationNotFound`] if the integration does not exist or
+        /// the caller may not manage it, and with [`VaultError::AlreadyHasCredentials`] if it
+        /// has current credentials (the application's one reference per integration, as the
+        /// shipped migrations have it): rotate or delete those instead.
         pub async fn store(
             &self,
             integration_id: IntegrationId,
@@ -269,7 +270,8 @@ macro_rules! the_calls_of_both_contexts {
         /// `destroy_after` too, until the database purges them). Never any value. Needs
         /// extension 0.4.0.
         ///
-        /// Fails with [`VaultError::NotFound`] if the caller may not manage the integration.
+        /// Fails with [`VaultError::IntegrationNotFound`] if the caller may not manage the
+        /// integration.
         pub async fn versions(
             &self,
             integration_id: IntegrationId,
@@ -296,7 +298,7 @@ macro_rules! the_calls_of_both_contexts {
         /// [`VersionState::Previous`](crate::VersionState::Previous) in the same transaction.
         /// Needs extension 0.4.0.
         ///
-        /// Fails with [`VaultError::NotFound`] if the version is unknown, current, past its
+        /// Fails with [`VaultError::CredentialsNotFound`] if the version is unknown, current, past its
         /// `destroy_after`, or not the caller's to manage.
         pub async fn restore(
             &self,
@@ -528,7 +530,7 @@ impl ServiceVault {
     /// way back. Only the service role may destroy (a user's transaction gets
     /// [`VaultError::PermissionDenied`]). Needs extension 0.4.0.
     ///
-    /// Fails with [`VaultError::NotFound`] if there is no such version.
+    /// Fails with [`VaultError::CredentialsNotFound`] if there is no such version.
     pub async fn destroy(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
         let deadline = self.deadlines.destroy;
         self.in_own_transaction(deadline, async |connection| {

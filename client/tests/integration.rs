@@ -319,6 +319,7 @@ fn credentials(secret: &str) -> CredentialMap {
 }
 
 const NOT_FOUND: &str = "credentials not found or not accessible";
+const INTEGRATION_NOT_FOUND: &str = "integration not found or not accessible";
 const CONFLICT: &str = "conflict: changed concurrently; re-read the reference and retry";
 const PERMISSION_DENIED: &str = "permission denied";
 const AUTHENTICATION: &str = "authentication failed or session expired";
@@ -504,7 +505,7 @@ async fn retrieve_returns_the_stored_credentials_to_the_service_role() {
     f.leaks.expect_error(
         "retrieve of an unknown id",
         vault.retrieve(VaultSecretId::from(Uuid::new_v4())).await,
-        VaultError::NotFound,
+        VaultError::CredentialsNotFound,
         NOT_FOUND,
     );
     f.finish();
@@ -558,7 +559,7 @@ async fn rotate_returns_the_new_reference_and_retires_the_old_one() {
         ),
     ] {
         f.leaks
-            .expect_error(what, result, VaultError::NotFound, NOT_FOUND);
+            .expect_error(what, result, VaultError::CredentialsNotFound, NOT_FOUND);
     }
     f.finish();
 }
@@ -579,13 +580,13 @@ async fn delete_removes_the_credentials_and_frees_the_integration() {
     f.leaks.expect_error(
         "retrieve after delete",
         vault.retrieve(reference.vault_secret_id()).await,
-        VaultError::NotFound,
+        VaultError::CredentialsNotFound,
         NOT_FOUND,
     );
     f.leaks.expect_error(
         "delete again",
         vault.delete(reference.vault_secret_id()).await,
-        VaultError::NotFound,
+        VaultError::CredentialsNotFound,
         NOT_FOUND,
     );
     // The integration's slot is free again.
@@ -612,21 +613,21 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
         vault
             .store(Uuid::new_v4().into(), &fresh("unknown-integration"))
             .await,
-        VaultError::NotFound,
-        NOT_FOUND,
+        VaultError::IntegrationNotFound,
+        INTEGRATION_NOT_FOUND,
     );
     f.leaks.expect_error(
         "rotate of an unknown reference",
         vault
             .rotate(unknown_secret, &fresh("unknown-reference"))
             .await,
-        VaultError::NotFound,
+        VaultError::CredentialsNotFound,
         NOT_FOUND,
     );
     f.leaks.expect_error(
         "delete of an unknown reference",
         vault.delete(unknown_secret).await,
-        VaultError::NotFound,
+        VaultError::CredentialsNotFound,
         NOT_FOUND,
     );
 
@@ -791,7 +792,7 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
             "PT404",
             STORE,
             vec![Uuid::new_v4().to_string(), json(&c)],
-            VaultError::NotFound,
+            VaultError::IntegrationNotFound,
         ),
         // Driver messages that do quote the input: the cast's message, and Vault's
         // create_secret with a NULL description (hazard 2), whose detail holds the secret.
