@@ -22,6 +22,12 @@ use crate::{CredentialVault, ServiceCredentialVault};
 /// How long each call may take, including getting a connection, before it fails with
 /// [`VaultError::Timeout`]. Every deadline is 5 seconds by default.
 ///
+/// In a handle's own transaction the deadline bounds the server's work too: the call's
+/// statement runs with a `statement_timeout` of what is left of it, so at the deadline the
+/// server stops it and rolls the transaction back, and a `Timeout` never takes effect. The
+/// `*_with` forms cannot set it on the caller's transaction: they stop waiting at the deadline,
+/// and the caller rolls its transaction back.
+///
 /// ```
 /// use std::time::Duration;
 /// use credential_vault_client::Deadlines;
@@ -71,8 +77,9 @@ impl Default for Deadlines {
     }
 }
 
-/// Runs `call` to completion within `deadline`, or gives it up (dropping, so wiping, whatever
-/// secret it held, and rolling back its own transaction) and reports a timeout.
+/// Runs `call` on the caller's executor to completion within `deadline`, or gives it up
+/// (dropping, so wiping, whatever secret it held) and reports a timeout. The server is not
+/// told: the caller's transaction must be rolled back.
 pub(crate) async fn within<T>(
     deadline: Duration,
     call: impl Future<Output = Result<T, VaultError>>,
@@ -403,7 +410,7 @@ impl UserVault {
         call: impl AsyncFnOnce(&mut PgConnection) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         let (role, claims) = (UserClaims::ROLE, self.user.json());
-        within(deadline, in_transaction_as(&self.pool, role, claims, call)).await
+        in_transaction_as(&self.pool, role, claims, deadline, call).await
     }
 
     the_calls_of_both_contexts!();
@@ -485,8 +492,8 @@ impl ServiceVault {
         deadline: Duration,
         call: impl AsyncFnOnce(&mut PgConnection) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
-        let transaction = in_transaction_as(&self.pool, SERVICE_ROLE, SERVICE_ROLE_CLAIMS, call);
-        within(deadline, transaction).await
+        let (role, claims) = (SERVICE_ROLE, SERVICE_ROLE_CLAIMS);
+        in_transaction_as(&self.pool, role, claims, deadline, call).await
     }
 
     the_calls_of_both_contexts!();

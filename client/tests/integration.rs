@@ -325,7 +325,8 @@ const PERMISSION_DENIED: &str = "permission denied";
 const AUTHENTICATION: &str = "authentication failed or session expired";
 const UNAVAILABLE: &str = "the credential vault is unavailable";
 const MISCONFIGURED: &str = "the credential vault is not configured for this call";
-const UNIQUE_VIOLATION: &str = "unexpected database error (SQLSTATE 23505)";
+const ALREADY_HAS_CREDENTIALS: &str =
+    "the integration already has credentials; rotate or delete them";
 
 /// The pid of the backend of `user` that is waiting for a lock, once there is one.
 async fn backend_waiting_for_a_lock(db: &TestDatabase, user: &str) -> i32 {
@@ -631,15 +632,12 @@ async fn server_refusals_become_their_variants_with_safe_messages() {
         NOT_FOUND,
     );
 
-    // 23505: the application's one reference per integration refuses a second; the client
-    // has no rule of the application's, so it is a database error with only its SQLSTATE.
+    // 23505: the application's one reference per integration refuses a second store.
     f.leaks.expect_error(
         "a second store",
         vault.store(f.integration(), &fresh("second-store")).await,
-        VaultError::Database {
-            sqlstate: Some("23505".into()),
-        },
-        UNIQUE_VIOLATION,
+        VaultError::AlreadyHasCredentials,
+        ALREADY_HAS_CREDENTIALS,
     );
 
     // PT409: someone else holds the reference while we rotate or delete it.
@@ -834,10 +832,10 @@ async fn the_real_servers_errors_keep_only_their_sqlstate() {
 }
 
 #[tokio::test]
-async fn a_store_blocked_by_a_lock_times_out_at_its_deadline() {
+async fn a_store_blocked_by_a_lock_is_stopped_by_the_server_at_its_deadline() {
     let f = Fixture::new().await;
     let (vault, login) = f.service_login().await;
-    let deadline = Duration::from_millis(300);
+    let deadline = Duration::from_secs(1);
     let vault = vault.with_deadlines(Deadlines {
         store: deadline,
         ..Deadlines::default()
@@ -861,22 +859,42 @@ async fn a_store_blocked_by_a_lock_times_out_at_its_deadline() {
         "store behind a lock",
         result,
         VaultError::Timeout { after: deadline },
-        "no answer within 300ms",
+        "no answer within 1s",
     );
     assert!(
-        elapsed >= deadline && elapsed < deadline + Duration::from_secs(2),
+        elapsed >= deadline && elapsed < deadline + Duration::from_secs(1),
         "{elapsed:?}"
     );
-    // The server was indeed blocked: the store still waits for the lock.
-    backend_waiting_for_a_lock(&f.db, &login.name).await;
+    // The server stopped the statement at the deadline: no session of the login still waits
+    // for the lock or holds a transaction open (a rollback may take a moment to arrive).
+    let busy = "select count(*) from pg_stat_activity where usename = $1 and state <> 'idle'";
+    let settled = Instant::now();
+    loop {
+        let sessions: i64 = sqlx::query_scalar(busy)
+            .bind(&login.name)
+            .fetch_one(&f.db.pool)
+            .await
+            .unwrap();
+        if sessions == 0 {
+            break;
+        }
+        assert!(
+            settled.elapsed() < Duration::from_secs(2),
+            "the store still runs on the server {:?} after the call began",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Released, the lock lets nothing through: no secret, no credentials row, no audit, no link.
     locker.rollback().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(f.state().await, (0, 0, 0, None));
 
-    // The handle is still usable; the abandoned store may or may not have gone through.
-    let listed = f
-        .leaks
-        .shown("list after the timeout", vault.list(f.integration()).await)
-        .expect("the handle still works after a timeout");
-    assert!(listed.len() <= 1, "{listed:?}");
+    // The handle is still usable, and the store, retried, goes through once.
+    let stored = vault.store(f.integration(), &value).await;
+    let stored = f.leaks.shown("store again", stored).expect("store again");
+    let listed = f.leaks.shown("list", vault.list(f.integration()).await);
+    assert_eq!(listed.unwrap(), [stored]);
     f.finish();
 }
 
@@ -1180,15 +1198,15 @@ async fn the_cli_round_trips_on_stdin_and_reports_a_conflict_safely() {
     );
 
     // The error: the application refuses a second store (23505), reported as one safe line and
-    // exit code 10, an unexpected database error.
+    // exit code 14, already has credentials.
     let second_input = serde_json::json!({"api_key": f.leaks.secret("cli-second")}).to_string();
     let second = f.cli(&["store", &integration], Some(&url), &second_input);
     assert_eq!(
         (second.code, second.stdout.as_str(), second.stderr.as_str()),
         (
-            Some(10),
+            Some(14),
             "",
-            &*format!("credential-vault: {UNIQUE_VIOLATION}\n")
+            &*format!("credential-vault: {ALREADY_HAS_CREDENTIALS}\n")
         )
     );
     assert_eq!(f.state().await.0, 1, "still one secret");
