@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use credential_vault_client::fake::{FakeServiceVault, FakeUserVault, FakeVault};
 use credential_vault_client::{
     CredentialMap, CredentialReference, CredentialVault, CredentialVersion, IntegrationId,
@@ -651,6 +651,17 @@ async fn an_expiry_is_kept_with_its_version<W: World>() {
     let other = w.integration().await;
     assert_eq!(
         admin.store_expiring(other, &fresh, too_late).await,
+        Err(refused.clone())
+    );
+    // A leap second, which PostgreSQL would read as the next minute.
+    let leap = NaiveDate::from_ymd_opt(2027, 1, 31)
+        .and_then(|day| day.and_hms_nano_opt(12, 30, 59, 1_000_000_000))
+        .expect("a leap second")
+        .and_utc();
+    assert_eq!(
+        service
+            .rotate_expiring(third.vault_secret_id(), &fresh, leap)
+            .await,
         Err(refused)
     );
     assert_eq!(service.list(integration).await, Ok(vec![third]));
