@@ -234,7 +234,7 @@ impl From<sqlx::Error> for VaultError {
             sqlx::Error::Io(error) => tls_failure(&error)
                 .map(VaultError::Tls)
                 .unwrap_or(VaultError::Unavailable),
-            // Raised before the handshake: the server's refusal (sqlx 0.8.6 words it so), a host
+            // Raised before the handshake: the server's refusal (sqlx 0.9 words it so), a host
             // name no certificate can be checked against, or else the sslrootcert content.
             sqlx::Error::Tls(error) => {
                 VaultError::Tls(if error.to_string() == "server does not support TLS" {
