@@ -4,18 +4,20 @@
 -- the caller's rights: the extension decides what the calling role may do, and switches to its
 -- owner only around its own statements. One SET search_path, for those statements.
 
--- What store and rotate return: a reference to the secret, never a value.
-create type credential_vault.credential_reference as (vault_secret_id uuid, created_at timestamptz);
+-- What store and rotate return: a reference to the secret, never a value. The result types live
+-- in public, next to the functions, so that Supabase's type generator (which reads the schema
+-- public only unless told otherwise) types the RPC results for supabase-js instead of `unknown`.
+create type public.vault_credential_reference as (vault_secret_id uuid, created_at timestamptz);
 
 create function public.vault_store_integration_credentials(integration_id text, credentials_json text)
-returns credential_vault.credential_reference
+returns public.vault_credential_reference
 language c volatile parallel unsafe
 set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_store_integration_credentials';
 
 -- With an expiry: two forms, no defaults, so that PostgREST picks one by the argument names.
 create function public.vault_store_integration_credentials(integration_id text, credentials_json text, expires_at text)
-returns credential_vault.credential_reference
+returns public.vault_credential_reference
 language c volatile parallel unsafe
 set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_store_integration_credentials';
@@ -27,13 +29,13 @@ set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_retrieve_integration_credentials';
 
 create function public.vault_rotate_integration_credentials(vault_secret_id text, credentials_json text)
-returns credential_vault.credential_reference
+returns public.vault_credential_reference
 language c volatile parallel unsafe
 set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_rotate_integration_credentials';
 
 create function public.vault_rotate_integration_credentials(vault_secret_id text, credentials_json text, expires_at text)
-returns credential_vault.credential_reference
+returns public.vault_credential_reference
 language c volatile parallel unsafe
 set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_rotate_integration_credentials';
@@ -45,24 +47,24 @@ set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_delete_integration_credentials';
 
 create function public.vault_list_integration_credentials(integration_id text)
-returns setof credential_vault.credential_reference
+returns setof public.vault_credential_reference
 language c stable parallel unsafe
 set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_list_integration_credentials';
 
 -- Every version of an integration's credentials, kept ones included: never a value.
-create type credential_vault.credential_version as (
+create type public.vault_credential_version as (
     vault_secret_id uuid, created_at timestamptz, state text, replaced_at timestamptz,
     destroy_after timestamptz);
 
 create function public.vault_list_integration_credential_versions(integration_id text)
-returns setof credential_vault.credential_version
+returns setof public.vault_credential_version
 language c stable parallel unsafe
 set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_list_integration_credential_versions';
 
 create function public.vault_restore_integration_credentials(vault_secret_id text)
-returns credential_vault.credential_reference
+returns public.vault_credential_reference
 language c volatile parallel unsafe
 set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_restore_integration_credentials';

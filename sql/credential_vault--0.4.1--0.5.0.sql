@@ -65,3 +65,15 @@ LANGUAGE c AS 'MODULE_PATHNAME', 'rotation_report_wrapper';
 COMMENT ON FUNCTION credential_vault.rotation_report(interval, interval, uuid[]) IS
     'Current credentials due for rotation: older than older_than, or past or within expiring_within of their expires_at (each 0 to 3650 days); of the integrations given (found by index: the cost is theirs alone), or of all when NULL; with their age and why. Never a value.';
 REVOKE ALL ON FUNCTION credential_vault.rotation_report(interval, interval, uuid[]) FROM PUBLIC;
+
+-- Issue 26: the RPC functions' result types move to public (as vault_credential_reference and
+-- vault_credential_version), next to the functions, so that Supabase's type generator, which
+-- reads the schema public only unless told otherwise, types the results for supabase-js instead
+-- of `unknown`. The same types (same oids, same columns): what the functions return to their
+-- callers does not change.
+-- Renamed before the move, so that an application's own public.credential_reference, if any,
+-- is no obstacle.
+alter type credential_vault.credential_reference rename to vault_credential_reference;
+alter type credential_vault.vault_credential_reference set schema public;
+alter type credential_vault.credential_version rename to vault_credential_version;
+alter type credential_vault.vault_credential_version set schema public;

@@ -245,7 +245,7 @@ fn expires_at_arg<'a>(fcinfo: FunctionCallInfo) -> Option<&'a str> {
     given.then(|| text_arg(fcinfo, 2)).flatten()
 }
 
-/// A `credential_vault.credential_version` row: three columns always set, two that may be null.
+/// A `public.vault_credential_version` row: three columns always set, two that may be null.
 fn version_values(version: Version) -> Result<([Datum; 5], [bool; 5])> {
     let id = to_pg(version.id)
         .into_datum()
@@ -273,7 +273,7 @@ fn reference_values((id, created_at): Stored) -> Result<([Datum; 2], [bool; 2])>
     Ok(([id, created_at], [false, false]))
 }
 
-/// A `credential_vault.credential_reference` value, the declared result type.
+/// A `public.vault_credential_reference` value, the declared result type.
 fn reference_datum(fcinfo: FunctionCallInfo, stored: Stored) -> Result<Datum> {
     let (mut values, mut nulls) = reference_values(stored)?;
     // SAFETY: the declared result type is a composite of (uuid, timestamptz).

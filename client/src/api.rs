@@ -160,7 +160,7 @@ async fn void<'c>(
     Ok(())
 }
 
-/// A row of `credential_vault.credential_version`.
+/// A row of `public.vault_credential_version`.
 type VersionRow = (
     Uuid,
     DateTime<Utc>,

@@ -123,12 +123,21 @@ impl CredentialMap {
         self.entries.get(name)
     }
 
-    /// The credential names, in order. Names are not secret.
+    /// The credential names, sorted by their bytes, whatever order they were given or stored
+    /// in (the map keeps its entries sorted). Names are not secret.
+    ///
+    /// ```
+    /// use credential_vault_client::CredentialMap;
+    ///
+    /// let credentials = CredentialMap::new([("secret", "s"), ("api_key", "k")])?;
+    /// assert_eq!(credentials.names().collect::<Vec<_>>(), ["api_key", "secret"]);
+    /// # Ok::<(), credential_vault_client::VaultError>(())
+    /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }
 
-    /// The entries, in name order.
+    /// The entries, sorted by name as [`names`](Self::names) are.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &SecretString)> {
         self.entries
             .iter()

@@ -46,13 +46,16 @@ impl fmt::Display for TlsFailure {
 /// Everything a vault call can fail with. Every message is safe to log and show: none carries a
 /// credential value, a driver message, a query or a connection string.
 ///
-/// No call is retried by the client. A caller may retry:
-/// - [`VaultError::Unavailable`], after a pause;
-/// - [`VaultError::Conflict`] and [`VaultError::Timeout`], after re-reading the reference (for
-///   example with `list`): the earlier call may have gone through.
+/// No call is retried by the client. A caller may retry what [`VaultError::is_retryable`] says:
+/// - [`VaultError::Unavailable`], after a pause (a write whose commit got no answer may have
+///   gone through: re-read first);
+/// - [`VaultError::Conflict`], after re-reading the reference (for example with `list`);
+/// - [`VaultError::Timeout`] as it is: a call of the handle's own transaction that timed out was
+///   stopped by the server and rolled back, and will never commit.
 ///
 /// Every other variant comes back the same until something changes (the input, the grants, the
-/// login, the configuration), so retrying it as it is only repeats the failure.
+/// login, the configuration, the integration's credentials), so retrying it as it is only
+/// repeats the failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultError {
     /// The input was refused, by the client before any round trip or by the server: one of the
@@ -65,10 +68,22 @@ pub enum VaultError {
     /// (client only: the claims are checked before any call).
     #[error("invalid user claims: they need a UUID sub and the role authenticated")]
     InvalidClaims,
-    /// The reference or integration does not exist, or the caller may not see it (PT404): the
-    /// server deliberately does not say which.
+    /// The integration does not exist, or the caller may not manage it (PT404
+    /// `integration_not_found`): the server deliberately does not say which. What `store`,
+    /// `list` and `versions` answer for an integration they cannot reach.
+    #[error("integration not found or not accessible")]
+    IntegrationNotFound,
+    /// The reference is not one the call can take (not current for `rotate`, `delete` and
+    /// `retrieve`; not a kept version within its window for `restore`; no version at all for
+    /// `destroy`), or the caller may not touch it (PT404 `credentials_not_found`): the server
+    /// deliberately does not say which.
     #[error("credentials not found or not accessible")]
-    NotFound,
+    CredentialsNotFound,
+    /// The integration already has current credentials (23505, a unique violation, which the
+    /// application's link hook raises: one reference per integration): rotate or delete them
+    /// instead of storing again. Also what a retried store meets when the first one went through.
+    #[error("the integration already has credentials; rotate or delete them")]
+    AlreadyHasCredentials,
     /// The reference is being rotated or deleted concurrently (PT409), or PostgreSQL rolled the
     /// call back for a concurrent transaction (40001 serialization failure, 40P01 deadlock).
     #[error("conflict: changed concurrently; re-read the reference and retry")]
@@ -81,16 +96,20 @@ pub enum VaultError {
     Authentication,
     /// The call, including getting a connection, did not finish within its deadline.
     ///
-    /// The server may still have carried the call out: re-read with `list` before acting again
-    /// (a repeated rotate or delete fails with [`VaultError::NotFound`] if the first one went
-    /// through). On the caller's own transaction, roll the transaction back.
+    /// In a handle's own transaction the deadline bounds the work, not only the wait: the call's
+    /// statement runs under a `statement_timeout` of what is left of the deadline, so the
+    /// server stops it then, and the transaction is rolled back; `Timeout` is reported only
+    /// when no commit was sent, so the call will never take effect. On the caller's own
+    /// transaction (the `*_with` forms) the client cannot stop the server: roll the transaction
+    /// back (and give it a `statement_timeout` of its own).
     #[error("no answer within {after:?}")]
     Timeout {
         /// The deadline that passed.
         after: Duration,
     },
     /// The server cannot be reached or is shutting down (57P01, 57P02, 57P03, class 08, pool
-    /// timeout, connection and I/O errors).
+    /// timeout, connection and I/O errors), or the connection was lost or stopped answering
+    /// after a commit was sent: such a write may have taken effect, so re-read before retrying.
     #[error("the credential vault is unavailable")]
     Unavailable,
     /// The database is not set up for the call, and retrying will not help until an operator
@@ -104,8 +123,8 @@ pub enum VaultError {
     #[error("no secure connection: {0}")]
     Tls(TlsFailure),
     /// Anything else, only the code kept: an unexpected SQLSTATE (PostgreSQL's own errors, such
-    /// as a unique violation 23505 from the application's triggers or hooks, and the
-    /// extension's internal failures) or an unexpected response (no SQLSTATE).
+    /// as a check violation from the application's triggers or hooks, and the extension's
+    /// internal failures) or an unexpected response (no SQLSTATE).
     #[error("unexpected database error (SQLSTATE {})", .sqlstate.as_deref().unwrap_or("none"))]
     Database {
         /// The five-character SQLSTATE, when the server sent one.
@@ -114,6 +133,23 @@ pub enum VaultError {
 }
 
 impl VaultError {
+    /// Whether the same call may succeed if made again unchanged: [`VaultError::Unavailable`]
+    /// (after a pause), [`VaultError::Conflict`] (with the current reference) and
+    /// [`VaultError::Timeout`]. Nothing else is: see [`VaultError`].
+    ///
+    /// ```
+    /// use credential_vault_client::VaultError;
+    ///
+    /// assert!(VaultError::Unavailable.is_retryable());
+    /// assert!(!VaultError::AlreadyHasCredentials.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Unavailable | VaultError::Conflict | VaultError::Timeout { .. }
+        )
+    }
+
     /// An unexpected response, with no SQLSTATE to report.
     pub(crate) const UNEXPECTED_RESPONSE: VaultError = VaultError::Database { sqlstate: None };
 
@@ -125,7 +161,10 @@ impl VaultError {
         }
         match sqlstate {
             // 0.1.0's SQL wrappers re-raise these without the code; no other source uses PT.
-            "PT404" => VaultError::NotFound,
+            // This client never calls them; a reference is what they mostly refuse.
+            "PT404" => VaultError::CredentialsNotFound,
+            // The application's one reference per integration (its link hook raises it).
+            "23505" => VaultError::AlreadyHasCredentials,
             "PT409" => VaultError::Conflict,
             // PostgreSQL's own, for a function the role has no EXECUTE on.
             "42501" => VaultError::PermissionDenied,
@@ -155,7 +194,8 @@ impl From<ContractError> for VaultError {
             | NoEntries | TooManyEntries | DuplicateName | EmptyName | NonStringValue
             | EmptyValue | NulCharacter | InvalidExpiresAt => VaultError::Validation(error),
             RoleNotAllowed(_) | AuthorizerNotPermitted => VaultError::PermissionDenied,
-            IntegrationNotFound | CredentialsNotFound => VaultError::NotFound,
+            IntegrationNotFound => VaultError::IntegrationNotFound,
+            CredentialsNotFound => VaultError::CredentialsNotFound,
             ConcurrentChange => VaultError::Conflict,
             VaultMissing | VaultUnsupported(_) | SchemaOutdated | VaultRoundTripFailed
             | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted | ReadOnly => {
@@ -198,7 +238,7 @@ impl From<sqlx::Error> for VaultError {
             sqlx::Error::Io(error) => tls_failure(&error)
                 .map(VaultError::Tls)
                 .unwrap_or(VaultError::Unavailable),
-            // Raised before the handshake: the server's refusal (sqlx 0.8.6 words it so), a host
+            // Raised before the handshake: the server's refusal (sqlx 0.9 words it so), a host
             // name no certificate can be checked against, or else the sslrootcert content.
             sqlx::Error::Tls(error) => {
                 VaultError::Tls(if error.to_string() == "server does not support TLS" {

@@ -17,7 +17,7 @@ use crate::error::VaultError;
 use crate::reference::{
     CredentialReference, CredentialVersion, IntegrationId, VaultSecretId, VersionState, expiry_text,
 };
-use crate::traits::{CredentialVault, ServiceCredentialVault};
+use crate::traits::{CredentialVault, ServiceCredentialVault, VaultFuture};
 
 /// The recovery window of a database that never set one.
 const DEFAULT_RECOVERY_WINDOW: TimeDelta = TimeDelta::days(7);
@@ -32,11 +32,23 @@ const DEFAULT_RECOVERY_WINDOW: TimeDelta = TimeDelta::days(7);
 ///
 /// - **Who may call what**: the service role everything, for any integration; a user store,
 ///   rotate, delete, list, versions and restore for the integrations the test
-///   [`allow`](Self::allow)s them (what the database's authorizer decides), and
-///   [`VaultError::NotFound`] for any other, never saying whether it exists. A user cannot
-///   retrieve or destroy: the user handle has no such calls, and a service handle used in a
-///   user's transaction ([`service_in_transaction_of`](Self::service_in_transaction_of)) gets
+///   [`allow`](Self::allow)s them (what the database's authorizer decides), and for any other
+///   [`VaultError::IntegrationNotFound`] (store, list, versions) or
+///   [`VaultError::CredentialsNotFound`] (the calls that take a reference), never saying
+///   whether it exists. A user cannot retrieve or destroy: the user handle has no such calls,
+///   and a service handle used in a user's transaction
+///   ([`service_in_transaction_of`](Self::service_in_transaction_of)) gets
 ///   [`VaultError::PermissionDenied`].
+/// - **The application's rules, as the shipped migrations have them**: a store is for an
+///   integration that exists ([`add_integration`](Self::add_integration), or
+///   [`allow`](Self::allow), which adds it), else [`VaultError::IntegrationNotFound`], even for
+///   the service role; and an integration has one current reference, so a second store is
+///   [`VaultError::AlreadyHasCredentials`] until the first is deleted.
+/// - **Failures on demand**, for an application's retry paths:
+///   [`fail_next`](Self::fail_next) (the next calls, whatever they are) and
+///   [`fail_next_call`](Self::fail_next_call) (the next calls of one kind) answer with the
+///   error given, such as [`VaultError::Unavailable`], [`VaultError::Timeout`] or
+///   [`VaultError::Conflict`], and change nothing, as the server's rolled-back calls do.
 /// - **Versions and the recovery window**: rotate, restore and delete keep the replaced
 ///   version for the window ([`set_recovery_window`](Self::set_recovery_window); 7 days
 ///   unless set, zero destroys at once), restorable until its `destroy_after`, listed by
@@ -47,9 +59,6 @@ const DEFAULT_RECOVERY_WINDOW: TimeDelta = TimeDelta::days(7);
 /// - **Input**: the typed arguments carry the contract's verdict ([`CredentialMap`] and the ids
 ///   are checked on construction by the contract crate's rules); an expiry is checked by the
 ///   contract's `parse_expires_at`, as the server checks it.
-///
-/// What is the application's, not the extension's, is not modelled: its link hook (such as one
-/// reference per integration) and whether an integration exists for the service role.
 ///
 /// It keeps no credential but the stored ones, each in a [`CredentialMap`] whose values are
 /// wiped from memory when the version is destroyed (by `destroy`, a zero window,
@@ -82,12 +91,12 @@ const DEFAULT_RECOVERY_WINDOW: TimeDelta = TimeDelta::days(7);
 ///
 /// // Eight days later the old version is past its window and cannot be restored.
 /// vault.advance(Duration::from_secs(8 * 24 * 3600));
-/// assert_eq!(user.restore(first.vault_secret_id()).await, Err(VaultError::NotFound));
+/// assert_eq!(user.restore(first.vault_secret_id()).await, Err(VaultError::CredentialsNotFound));
 /// assert_eq!(vault.purge_expired(), 1);
 ///
 /// // Someone else's integration does not exist, as far as this user can tell.
 /// let stranger = vault.user(&UserClaims::authenticated(uuid::Uuid::new_v4()));
-/// assert_eq!(stranger.list(integration).await, Err(VaultError::NotFound));
+/// assert_eq!(stranger.list(integration).await, Err(VaultError::IntegrationNotFound));
 ///
 /// // The sync service reads the current credentials back.
 /// let credentials = vault.service().retrieve(second.vault_secret_id()).await?;
@@ -98,6 +107,28 @@ const DEFAULT_RECOVERY_WINDOW: TimeDelta = TimeDelta::days(7);
 #[derive(Clone, Default)]
 pub struct FakeVault {
     shared: Arc<Mutex<State>>,
+}
+
+/// A kind of call, to aim a failure at ([`FakeVault::fail_next_call`]). `store_expiring` is a
+/// [`Call::Store`] and `rotate_expiring` a [`Call::Rotate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Call {
+    Store,
+    Rotate,
+    Delete,
+    List,
+    Versions,
+    Restore,
+    Retrieve,
+    Destroy,
+}
+
+/// A failure injected by a test: `error`, for the next `times` calls of kind `call` (of any kind
+/// when `None`).
+struct Injected {
+    call: Option<Call>,
+    times: usize,
+    error: VaultError,
 }
 
 /// Who a handle's calls run as.
@@ -112,6 +143,10 @@ struct State {
     versions: Vec<Version>,
     /// (user, integration): what the authorizer allows.
     managed: HashSet<(Uuid, IntegrationId)>,
+    /// The integrations that exist (the application's table).
+    integrations: HashSet<IntegrationId>,
+    /// Failures still to answer with, first injected first.
+    injected: Vec<Injected>,
     recovery_window: TimeDelta,
     /// How far tests moved the clock ahead of the wall clock.
     advanced: TimeDelta,
@@ -124,6 +159,8 @@ impl Default for State {
         State {
             versions: Vec::new(),
             managed: HashSet::new(),
+            integrations: HashSet::new(),
+            injected: Vec::new(),
             recovery_window: DEFAULT_RECOVERY_WINDOW,
             advanced: TimeDelta::zero(),
             last: DateTime::<Utc>::MIN_UTC,
@@ -166,6 +203,21 @@ fn not_found(error: ContractError) -> VaultError {
 }
 
 impl State {
+    /// The failure the next call of kind `call` answers with, if one was injected for it.
+    fn injected_failure(&mut self, call: Call) -> Option<VaultError> {
+        let index = self
+            .injected
+            .iter()
+            .position(|injected| injected.call.is_none_or(|c| c == call))?;
+        let injected = &mut self.injected[index];
+        injected.times -= 1;
+        let error = injected.error.clone();
+        if injected.times == 0 {
+            self.injected.remove(index);
+        }
+        Some(error)
+    }
+
     /// The time of a call, fixed for the whole call as `now()` is for a transaction: the wall
     /// clock plus the tests' advances, to the microsecond, and at least a microsecond after the
     /// call before, so that "newest first" never depends on two calls sharing a microsecond.
@@ -274,6 +326,13 @@ impl State {
     ) -> Result<CredentialReference, VaultError> {
         let expires_at = checked_expiry(expires_at)?;
         self.require_manage(caller, integration, ContractError::IntegrationNotFound)?;
+        // The application's link hook: the integration exists, with no current reference.
+        if !self.integrations.contains(&integration) {
+            return Err(not_found(ContractError::IntegrationNotFound));
+        }
+        if !self.versions_of(integration, true).is_empty() {
+            return Err(VaultError::AlreadyHasCredentials);
+        }
         let now = self.tick();
         Ok(self.insert(now, integration, credentials, expires_at))
     }
@@ -404,9 +463,54 @@ impl FakeVault {
         }
     }
 
-    /// Lets the user `user_id` manage `integration` (the database's authorizer says yes).
+    /// Adds `integration` to the application's integrations, so that credentials can be stored
+    /// for it (by the service role; by a user once [`allow`](Self::allow)ed).
+    pub fn add_integration(&self, integration: IntegrationId) {
+        self.state().integrations.insert(integration);
+    }
+
+    /// Lets the user `user_id` manage `integration` (the database's authorizer says yes), and
+    /// adds the integration if it was not there.
     pub fn allow(&self, user_id: Uuid, integration: IntegrationId) {
-        self.state().managed.insert((user_id, integration));
+        let mut state = self.state();
+        state.integrations.insert(integration);
+        state.managed.insert((user_id, integration));
+    }
+
+    /// The next `times` calls, of any kind and by any handle, fail with `error` and change
+    /// nothing. Injected failures answer in the order they were injected, before anything
+    /// else is checked.
+    ///
+    /// ```
+    /// use credential_vault_client::fake::FakeVault;
+    /// use credential_vault_client::{CredentialVault, IntegrationId, VaultError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let vault = FakeVault::new();
+    /// let integration = IntegrationId::from(uuid::Uuid::new_v4());
+    /// vault.fail_next(2, VaultError::Unavailable);
+    /// let service = vault.service();
+    /// assert_eq!(service.list(integration).await, Err(VaultError::Unavailable));
+    /// assert_eq!(service.list(integration).await, Err(VaultError::Unavailable));
+    /// assert_eq!(service.list(integration).await, Ok(vec![]));
+    /// # }
+    /// ```
+    pub fn fail_next(&self, times: usize, error: VaultError) {
+        self.inject(None, times, error);
+    }
+
+    /// The next `times` calls of kind `call` fail with `error` and change nothing; other calls
+    /// answer as usual.
+    pub fn fail_next_call(&self, call: Call, times: usize, error: VaultError) {
+        self.inject(Some(call), times, error);
+    }
+
+    fn inject(&self, call: Option<Call>, times: usize, error: VaultError) {
+        if times > 0 {
+            let injected = Injected { call, times, error };
+            self.state().injected.push(injected);
+        }
     }
 
     /// Stops the user `user_id` managing `integration` (the authorizer says no from now on).
@@ -451,7 +555,7 @@ impl FakeVault {
     ///
     /// # Errors
     ///
-    /// [`VaultError::NotFound`] if no such version is held.
+    /// [`VaultError::CredentialsNotFound`] if no such version is held.
     pub fn expires_at(
         &self,
         vault_secret_id: VaultSecretId,
@@ -491,80 +595,103 @@ pub struct FakeServiceVault {
     caller: Caller,
 }
 
-/// [`CredentialVault`] for a fake handle whose calls run as `self.caller()`.
+/// [`CredentialVault`] for a fake handle whose calls run as `self.caller()`: each answers at
+/// once, from the shared state, after any failure injected for it.
 macro_rules! credential_vault_in_memory {
     ($handle:ty) => {
         impl CredentialVault for $handle {
-            async fn store(
-                &self,
+            fn store<'a>(
+                &'a self,
                 integration_id: IntegrationId,
-                credentials: &CredentialMap,
-            ) -> Result<CredentialReference, VaultError> {
-                let caller = self.caller();
-                let mut state = self.vault.state();
-                state.store(caller, integration_id, credentials, None)
+                credentials: &'a CredentialMap,
+            ) -> VaultFuture<'a, CredentialReference> {
+                self.answer(Call::Store, |state, caller| {
+                    state.store(caller, integration_id, credentials, None)
+                })
             }
 
-            async fn store_expiring(
-                &self,
+            fn store_expiring<'a>(
+                &'a self,
                 integration_id: IntegrationId,
-                credentials: &CredentialMap,
+                credentials: &'a CredentialMap,
                 expires_at: DateTime<Utc>,
-            ) -> Result<CredentialReference, VaultError> {
-                let caller = self.caller();
-                let mut state = self.vault.state();
-                state.store(caller, integration_id, credentials, Some(expires_at))
+            ) -> VaultFuture<'a, CredentialReference> {
+                self.answer(Call::Store, |state, caller| {
+                    state.store(caller, integration_id, credentials, Some(expires_at))
+                })
             }
 
-            async fn rotate(
-                &self,
+            fn rotate<'a>(
+                &'a self,
                 vault_secret_id: VaultSecretId,
-                credentials: &CredentialMap,
-            ) -> Result<CredentialReference, VaultError> {
-                let caller = self.caller();
-                let mut state = self.vault.state();
-                state.rotate(caller, vault_secret_id, credentials, None)
+                credentials: &'a CredentialMap,
+            ) -> VaultFuture<'a, CredentialReference> {
+                self.answer(Call::Rotate, |state, caller| {
+                    state.rotate(caller, vault_secret_id, credentials, None)
+                })
             }
 
-            async fn rotate_expiring(
-                &self,
+            fn rotate_expiring<'a>(
+                &'a self,
                 vault_secret_id: VaultSecretId,
-                credentials: &CredentialMap,
+                credentials: &'a CredentialMap,
                 expires_at: DateTime<Utc>,
-            ) -> Result<CredentialReference, VaultError> {
+            ) -> VaultFuture<'a, CredentialReference> {
+                self.answer(Call::Rotate, |state, caller| {
+                    state.rotate(caller, vault_secret_id, credentials, Some(expires_at))
+                })
+            }
+
+            fn delete<'a>(&'a self, vault_secret_id: VaultSecretId) -> VaultFuture<'a, ()> {
+                self.answer(Call::Delete, |state, caller| {
+                    state.delete(caller, vault_secret_id)
+                })
+            }
+
+            fn list<'a>(
+                &'a self,
+                integration_id: IntegrationId,
+            ) -> VaultFuture<'a, Vec<CredentialReference>> {
+                self.answer(Call::List, |state, caller| {
+                    let current = state.list(caller, integration_id, true)?;
+                    Ok(current.iter().map(CredentialVersion::reference).collect())
+                })
+            }
+
+            fn versions<'a>(
+                &'a self,
+                integration_id: IntegrationId,
+            ) -> VaultFuture<'a, Vec<CredentialVersion>> {
+                self.answer(Call::Versions, |state, caller| {
+                    state.list(caller, integration_id, false)
+                })
+            }
+
+            fn restore<'a>(
+                &'a self,
+                vault_secret_id: VaultSecretId,
+            ) -> VaultFuture<'a, CredentialReference> {
+                self.answer(Call::Restore, |state, caller| {
+                    state.restore(caller, vault_secret_id)
+                })
+            }
+        }
+
+        impl $handle {
+            /// The answer to a call of kind `call`: the next failure injected for it, or else
+            /// `operation` on the shared state, as a future that is ready at once.
+            fn answer<'a, T: Send + 'a>(
+                &self,
+                call: Call,
+                operation: impl FnOnce(&mut State, Caller) -> Result<T, VaultError>,
+            ) -> VaultFuture<'a, T> {
                 let caller = self.caller();
                 let mut state = self.vault.state();
-                state.rotate(caller, vault_secret_id, credentials, Some(expires_at))
-            }
-
-            async fn delete(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
-                let caller = self.caller();
-                self.vault.state().delete(caller, vault_secret_id)
-            }
-
-            async fn list(
-                &self,
-                integration_id: IntegrationId,
-            ) -> Result<Vec<CredentialReference>, VaultError> {
-                let caller = self.caller();
-                let current = self.vault.state().list(caller, integration_id, true)?;
-                Ok(current.iter().map(CredentialVersion::reference).collect())
-            }
-
-            async fn versions(
-                &self,
-                integration_id: IntegrationId,
-            ) -> Result<Vec<CredentialVersion>, VaultError> {
-                let caller = self.caller();
-                self.vault.state().list(caller, integration_id, false)
-            }
-
-            async fn restore(
-                &self,
-                vault_secret_id: VaultSecretId,
-            ) -> Result<CredentialReference, VaultError> {
-                let caller = self.caller();
-                self.vault.state().restore(caller, vault_secret_id)
+                let answer = match state.injected_failure(call) {
+                    Some(failure) => Err(failure),
+                    None => operation(&mut state, caller),
+                };
+                Box::pin(std::future::ready(answer))
             }
         }
     };
@@ -586,12 +713,16 @@ credential_vault_in_memory!(FakeUserVault);
 credential_vault_in_memory!(FakeServiceVault);
 
 impl ServiceCredentialVault for FakeServiceVault {
-    async fn retrieve(&self, vault_secret_id: VaultSecretId) -> Result<CredentialMap, VaultError> {
-        self.vault.state().retrieve(self.caller, vault_secret_id)
+    fn retrieve<'a>(&'a self, vault_secret_id: VaultSecretId) -> VaultFuture<'a, CredentialMap> {
+        self.answer(Call::Retrieve, |state, caller| {
+            state.retrieve(caller, vault_secret_id)
+        })
     }
 
-    async fn destroy(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
-        self.vault.state().destroy(self.caller, vault_secret_id)
+    fn destroy<'a>(&'a self, vault_secret_id: VaultSecretId) -> VaultFuture<'a, ()> {
+        self.answer(Call::Destroy, |state, caller| {
+            state.destroy(caller, vault_secret_id)
+        })
     }
 }
 
@@ -610,6 +741,7 @@ mod tests {
         let vault = FakeVault::new();
         let service = vault.service();
         let integration = IntegrationId::from(Uuid::new_v4());
+        vault.add_integration(integration);
         let credentials = CredentialMap::new([("api_key", "canary-fake-1")]).unwrap();
         let first = service.store(integration, &credentials).await.unwrap();
         let second = service.rotate(first.vault_secret_id(), &credentials).await;
@@ -636,6 +768,52 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(held(&vault), "FakeVault { current: 0, kept: 0");
+    }
+
+    #[tokio::test]
+    async fn injected_failures_answer_in_order_per_kind_and_change_nothing() {
+        let vault = FakeVault::new();
+        let service = vault.service();
+        let integration = IntegrationId::from(Uuid::new_v4());
+        vault.add_integration(integration);
+        let credentials = CredentialMap::new([("api_key", "canary-fake-2")]).unwrap();
+        let timeout = VaultError::Timeout {
+            after: Duration::from_secs(1),
+        };
+        vault.fail_next_call(Call::Store, 2, timeout.clone());
+        vault.fail_next(1, VaultError::Unavailable);
+
+        // A list is no store: only the failure for any call answers it.
+        assert_eq!(
+            service.list(integration).await,
+            Err(VaultError::Unavailable)
+        );
+        assert_eq!(service.list(integration).await, Ok(vec![]));
+        for _ in 0..2 {
+            let stored = service.store(integration, &credentials).await;
+            assert_eq!(stored, Err(timeout.clone()));
+        }
+        assert_eq!(
+            service.list(integration).await,
+            Ok(vec![]),
+            "nothing stored"
+        );
+        let stored = service.store(integration, &credentials).await.unwrap();
+
+        // By any handle: a user's call meets it too.
+        vault.fail_next(1, VaultError::Conflict);
+        let admin = UserClaims::authenticated(Uuid::new_v4());
+        vault.allow(admin.user_id(), integration);
+        let user = vault.user(&admin);
+        let rotated = user.rotate(stored.vault_secret_id(), &credentials).await;
+        assert_eq!(rotated, Err(VaultError::Conflict));
+        assert_eq!(user.list(integration).await, Ok(vec![stored]));
+        vault.fail_next(0, VaultError::Conflict);
+        assert!(
+            user.rotate(stored.vault_secret_id(), &credentials)
+                .await
+                .is_ok()
+        );
     }
 
     #[test]

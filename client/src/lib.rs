@@ -37,9 +37,21 @@
 //! Wiping is best effort: the client keeps the JSON text it sends or receives in buffers that are
 //! wiped after the call, but the driver's own network buffers are outside its reach.
 //!
+//! **Depending on it**: this crate is all an application needs. It re-exports what its API
+//! takes and returns: [`sqlx`] (the pools and [`PgConnectOptions`](sqlx::postgres::PgConnectOptions)),
+//! [`secrecy`] ([`ExposeSecret`](secrecy::ExposeSecret) for retrieved values), [`chrono`] (expiry
+//! times), [`uuid`] and [`serde_json`] (a user's JWT claims); use them through this crate so that
+//! the versions always match. The cargo feature `fake` adds the in-memory vault (`fake` module)
+//! for the application's own tests: enable it in `[dev-dependencies]`.
+//!
+//! **sqlx prints passwords**: `{:?}` of sqlx's `PgConnectOptions` shows the password in clear
+//! text. The examples here build exactly that value: never log it, nor anything of yours that
+//! holds it. A pool's `{:?}` and the handles' ([`ServiceVault`], [`UserVault`]) show no
+//! password.
+//!
 //! ```no_run
+//! use credential_vault_client::sqlx::postgres::PgConnectOptions;
 //! use credential_vault_client::{CredentialMap, Deadlines, IntegrationId, ServiceVault, VaultError};
-//! use sqlx::postgres::PgConnectOptions;
 //! use std::str::FromStr;
 //! use std::time::Duration;
 //!
@@ -47,6 +59,7 @@
 //! // For example the transaction pooler, verified against Supabase's CA:
 //! // postgres://postgres.<ref>:<password>@aws-0-<region>.pooler.supabase.com:6543/postgres
 //! //   ?sslmode=verify-full&sslrootcert=/etc/ssl/supabase/prod-ca-2021.crt
+//! // Holds the password, which its `Debug` prints: never log `options`.
 //! let options = PgConnectOptions::from_str(&std::env::var("DATABASE_URL")?)?;
 //! let vault = ServiceVault::connect_lazy(options)
 //!     .with_deadlines(Deadlines { store: Duration::from_secs(2), ..Deadlines::default() });
@@ -54,7 +67,7 @@
 //! let integration = IntegrationId::from_str("3f1c2a9e-5b7d-4e21-9a0c-1d2e3f4a5b6c")?;
 //! let credentials = CredentialMap::new([("client_id", "abc"), ("client_secret", "s3cr3t")])?;
 //! match vault.store(integration, &credentials).await {
-//!     Ok(reference) => println!("{}", serde_json::to_string(&reference)?),
+//!     Ok(reference) => println!("stored {reference}"), // the id only
 //!     Err(VaultError::Unavailable) => { /* retry later */ }
 //!     Err(error) => eprintln!("could not store: {error}"), // safe to log
 //! }
@@ -62,12 +75,15 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod api;
 mod connect;
 mod context;
 mod credentials;
 mod error;
 #[cfg(feature = "fake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub mod fake;
 mod reference;
 mod traits;
@@ -87,5 +103,12 @@ pub use error::{TlsFailure, VaultError};
 pub use reference::{
     CredentialReference, CredentialVersion, IntegrationId, VaultSecretId, VersionState,
 };
-pub use traits::{CredentialVault, ServiceCredentialVault};
+pub use traits::{CredentialVault, ServiceCredentialVault, VaultFuture};
+
+// What the API takes and returns, so that an application needs no other version of these.
+pub use chrono;
+pub use secrecy;
+pub use serde_json;
+pub use sqlx;
+pub use uuid;
 pub use vault::{Deadlines, ServiceVault, UserVault};

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 /// What each exit code means, indexed by the code: [`Failure::exit_code`] is the one place that
 /// gives a failure its code, and `--help` and README.md show this table.
-const EXIT_CODES: [&str; 14] = [
+const EXIT_CODES: [&str; 15] = [
     "success",
     "the output could not be written",
     "usage: bad arguments (an id that is not a UUID too), no or invalid database URL, unreadable credentials input",
@@ -35,6 +35,7 @@ const EXIT_CODES: [&str; 14] = [
     "no secure connection (TLS refused by the server, or its certificate failed sslmode)",
     "vault not configured for this call (Vault missing or too old, no authorizer, link hook unusable, read-only server)",
     "invalid user claims",
+    "the integration already has credentials: rotate or delete them",
 ];
 
 fn exit_codes_help() -> String {
@@ -199,7 +200,7 @@ impl Failure {
             Failure::Usage(_) => 2,
             Failure::Vault(error) => match error {
                 VaultError::Validation(_) => 3,
-                VaultError::NotFound => 4,
+                VaultError::IntegrationNotFound | VaultError::CredentialsNotFound => 4,
                 VaultError::Conflict => 5,
                 VaultError::PermissionDenied => 6,
                 VaultError::Authentication => 7,
@@ -209,6 +210,7 @@ impl Failure {
                 VaultError::Tls(_) => 11,
                 VaultError::Misconfigured => 12,
                 VaultError::InvalidClaims => 13,
+                VaultError::AlreadyHasCredentials => 14,
             },
         }
     }
@@ -388,7 +390,7 @@ mod tests {
             Failure::Output,
             Failure::Usage(String::new()),
             Failure::Vault(VaultError::Validation(contract::Error::NoEntries)),
-            Failure::Vault(VaultError::NotFound),
+            Failure::Vault(VaultError::IntegrationNotFound),
             Failure::Vault(VaultError::Conflict),
             Failure::Vault(VaultError::PermissionDenied),
             Failure::Vault(VaultError::Authentication),
@@ -400,10 +402,14 @@ mod tests {
             Failure::Vault(VaultError::Tls(TlsFailure::WrongHost)),
             Failure::Vault(VaultError::Misconfigured),
             Failure::Vault(VaultError::InvalidClaims),
+            Failure::Vault(VaultError::AlreadyHasCredentials),
         ];
         let codes: Vec<u8> = failures.iter().map(Failure::exit_code).collect();
         let documented = 1..EXIT_CODES.len() as u8;
         assert_eq!(codes, documented.collect::<Vec<u8>>(), "one code each");
+        // Either not-found is "not found or not accessible".
+        let credentials = Failure::Vault(VaultError::CredentialsNotFound);
+        assert_eq!(credentials.exit_code(), 4);
         let help = exit_codes_help();
         let readme = include_str!("../../README.md");
         for (code, meaning) in EXIT_CODES.iter().enumerate() {

@@ -105,7 +105,8 @@ fn every_error_of_the_catalogue_maps_back_by_its_sqlstate_and_code() {
         (NonStringValue, VaultError::Validation(NonStringValue)),
         (NoEntries, VaultError::Validation(NoEntries)),
         (InvalidLinkHook, database("22023")),
-        (CredentialsNotFound, VaultError::NotFound),
+        (CredentialsNotFound, VaultError::CredentialsNotFound),
+        (IntegrationNotFound, VaultError::IntegrationNotFound),
         (ConcurrentChange, VaultError::Conflict),
         (RoleNotAllowed("store"), VaultError::PermissionDenied),
         (VaultMissing, VaultError::Misconfigured),
@@ -135,9 +136,9 @@ fn other_server_errors_map_by_their_sqlstate_alone_with_a_safe_message() {
         ("22023", database("22023")),
         ("22P02", database("22P02")),
         ("55000", database("55000")),
-        // The application's own rules are its business: no variant of their own.
-        ("23505", database("23505")),
-        ("PT404", VaultError::NotFound),
+        // The application's one reference per integration, which the README documents.
+        ("23505", VaultError::AlreadyHasCredentials),
+        ("PT404", VaultError::CredentialsNotFound),
         ("PT409", VaultError::Conflict),
         ("42501", VaultError::PermissionDenied),
         ("28000", VaultError::Authentication),
@@ -256,10 +257,13 @@ async fn a_call_past_its_deadline_times_out_and_one_within_it_does_not() {
     let deadline = Duration::from_millis(20);
     let hung = within(deadline, std::future::pending::<Result<(), VaultError>>()).await;
     assert_eq!(hung, Err(VaultError::Timeout { after: deadline }));
-    let answered = within(deadline, async { Err::<(), _>(VaultError::NotFound) }).await;
+    let answered = within(deadline, async {
+        Err::<(), _>(VaultError::CredentialsNotFound)
+    })
+    .await;
     assert_eq!(
         answered,
-        Err(VaultError::NotFound),
+        Err(VaultError::CredentialsNotFound),
         "the call's own answer, not a timeout"
     );
 }

@@ -3,6 +3,7 @@
 //! feature) in its own unit tests.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 
@@ -11,21 +12,27 @@ use crate::error::VaultError;
 use crate::reference::{CredentialReference, CredentialVersion, IntegrationId, VaultSecretId};
 use crate::vault::{ServiceVault, UserVault};
 
+/// What every call of the traits returns: a boxed `Send` future, so that the traits are
+/// dyn-compatible (an application can keep an `Arc<dyn CredentialVault>` in its shared state)
+/// and the calls can run in spawned tasks.
+pub type VaultFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, VaultError>> + Send + 'a>>;
+
 /// The calls any context may make: what a signed-in user (role `authenticated`, for the
 /// integrations the database's authorizer lets them manage) and the service role share.
 /// Implemented by [`UserVault`] and [`ServiceVault`] (each in a transaction of its own, as their
 /// methods of the same names), and by the in-memory vault of the `fake` feature.
 ///
-/// Every future is `Send`, so the calls can run in spawned tasks. Each method is documented on
-/// [`UserVault`]; the errors are the same [`VaultError`] variants whichever implementation
-/// answers.
+/// Dyn-compatible, `Send` and `Sync`: take `&impl CredentialVault`, or keep an
+/// `Arc<dyn CredentialVault>` (a web framework's shared state, say). Every future is `Send`
+/// ([`VaultFuture`]). Each method is documented on [`UserVault`]; the errors are the same
+/// [`VaultError`] variants whichever implementation answers.
 ///
 /// ```
 /// use credential_vault_client::{CredentialMap, CredentialVault, IntegrationId, VaultError};
 ///
 /// /// Connects an integration: its first credentials, or new ones in place of the current.
 /// async fn connect(
-///     vault: &impl CredentialVault,
+///     vault: &(impl CredentialVault + ?Sized),
 ///     integration: IntegrationId,
 ///     credentials: &CredentialMap,
 /// ) -> Result<(), VaultError> {
@@ -36,60 +43,57 @@ use crate::vault::{ServiceVault, UserVault};
 ///     Ok(())
 /// }
 /// ```
-pub trait CredentialVault {
+pub trait CredentialVault: Send + Sync {
     /// See [`UserVault::store`].
-    fn store(
-        &self,
+    fn store<'a>(
+        &'a self,
         integration_id: IntegrationId,
-        credentials: &CredentialMap,
-    ) -> impl Future<Output = Result<CredentialReference, VaultError>> + Send;
+        credentials: &'a CredentialMap,
+    ) -> VaultFuture<'a, CredentialReference>;
 
     /// See [`UserVault::store_expiring`].
-    fn store_expiring(
-        &self,
+    fn store_expiring<'a>(
+        &'a self,
         integration_id: IntegrationId,
-        credentials: &CredentialMap,
+        credentials: &'a CredentialMap,
         expires_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<CredentialReference, VaultError>> + Send;
+    ) -> VaultFuture<'a, CredentialReference>;
 
     /// See [`UserVault::rotate`].
-    fn rotate(
-        &self,
+    fn rotate<'a>(
+        &'a self,
         vault_secret_id: VaultSecretId,
-        credentials: &CredentialMap,
-    ) -> impl Future<Output = Result<CredentialReference, VaultError>> + Send;
+        credentials: &'a CredentialMap,
+    ) -> VaultFuture<'a, CredentialReference>;
 
     /// See [`UserVault::rotate_expiring`].
-    fn rotate_expiring(
-        &self,
+    fn rotate_expiring<'a>(
+        &'a self,
         vault_secret_id: VaultSecretId,
-        credentials: &CredentialMap,
+        credentials: &'a CredentialMap,
         expires_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<CredentialReference, VaultError>> + Send;
+    ) -> VaultFuture<'a, CredentialReference>;
 
     /// See [`UserVault::delete`].
-    fn delete(
-        &self,
-        vault_secret_id: VaultSecretId,
-    ) -> impl Future<Output = Result<(), VaultError>> + Send;
+    fn delete<'a>(&'a self, vault_secret_id: VaultSecretId) -> VaultFuture<'a, ()>;
 
     /// See [`UserVault::list`].
-    fn list(
-        &self,
+    fn list<'a>(
+        &'a self,
         integration_id: IntegrationId,
-    ) -> impl Future<Output = Result<Vec<CredentialReference>, VaultError>> + Send;
+    ) -> VaultFuture<'a, Vec<CredentialReference>>;
 
     /// See [`UserVault::versions`].
-    fn versions(
-        &self,
+    fn versions<'a>(
+        &'a self,
         integration_id: IntegrationId,
-    ) -> impl Future<Output = Result<Vec<CredentialVersion>, VaultError>> + Send;
+    ) -> VaultFuture<'a, Vec<CredentialVersion>>;
 
     /// See [`UserVault::restore`].
-    fn restore(
-        &self,
+    fn restore<'a>(
+        &'a self,
         vault_secret_id: VaultSecretId,
-    ) -> impl Future<Output = Result<CredentialReference, VaultError>> + Send;
+    ) -> VaultFuture<'a, CredentialReference>;
 }
 
 /// The calls of the service role: all of [`CredentialVault`], for any integration, plus reading
@@ -106,7 +110,7 @@ pub trait CredentialVault {
 ///
 /// /// The bearer token of a sync job.
 /// async fn bearer(
-///     vault: &impl ServiceCredentialVault,
+///     vault: &(impl ServiceCredentialVault + ?Sized),
 ///     reference: VaultSecretId,
 /// ) -> Result<Option<String>, VaultError> {
 ///     let credentials = vault.retrieve(reference).await?;
@@ -115,16 +119,10 @@ pub trait CredentialVault {
 /// ```
 pub trait ServiceCredentialVault: CredentialVault {
     /// See [`ServiceVault::retrieve`].
-    fn retrieve(
-        &self,
-        vault_secret_id: VaultSecretId,
-    ) -> impl Future<Output = Result<CredentialMap, VaultError>> + Send;
+    fn retrieve<'a>(&'a self, vault_secret_id: VaultSecretId) -> VaultFuture<'a, CredentialMap>;
 
     /// See [`ServiceVault::destroy`].
-    fn destroy(
-        &self,
-        vault_secret_id: VaultSecretId,
-    ) -> impl Future<Output = Result<(), VaultError>> + Send;
+    fn destroy<'a>(&'a self, vault_secret_id: VaultSecretId) -> VaultFuture<'a, ()>;
 }
 
 /// [`CredentialVault`] for a handle whose inherent methods of the same names are the calls
@@ -132,63 +130,73 @@ pub trait ServiceCredentialVault: CredentialVault {
 macro_rules! credential_vault_by_inherent_methods {
     ($handle:ty) => {
         impl CredentialVault for $handle {
-            async fn store(
-                &self,
+            fn store<'a>(
+                &'a self,
                 integration_id: IntegrationId,
-                credentials: &CredentialMap,
-            ) -> Result<CredentialReference, VaultError> {
-                Self::store(self, integration_id, credentials).await
+                credentials: &'a CredentialMap,
+            ) -> VaultFuture<'a, CredentialReference> {
+                Box::pin(Self::store(self, integration_id, credentials))
             }
 
-            async fn store_expiring(
-                &self,
+            fn store_expiring<'a>(
+                &'a self,
                 integration_id: IntegrationId,
-                credentials: &CredentialMap,
+                credentials: &'a CredentialMap,
                 expires_at: DateTime<Utc>,
-            ) -> Result<CredentialReference, VaultError> {
-                Self::store_expiring(self, integration_id, credentials, expires_at).await
+            ) -> VaultFuture<'a, CredentialReference> {
+                Box::pin(Self::store_expiring(
+                    self,
+                    integration_id,
+                    credentials,
+                    expires_at,
+                ))
             }
 
-            async fn rotate(
-                &self,
+            fn rotate<'a>(
+                &'a self,
                 vault_secret_id: VaultSecretId,
-                credentials: &CredentialMap,
-            ) -> Result<CredentialReference, VaultError> {
-                Self::rotate(self, vault_secret_id, credentials).await
+                credentials: &'a CredentialMap,
+            ) -> VaultFuture<'a, CredentialReference> {
+                Box::pin(Self::rotate(self, vault_secret_id, credentials))
             }
 
-            async fn rotate_expiring(
-                &self,
+            fn rotate_expiring<'a>(
+                &'a self,
                 vault_secret_id: VaultSecretId,
-                credentials: &CredentialMap,
+                credentials: &'a CredentialMap,
                 expires_at: DateTime<Utc>,
-            ) -> Result<CredentialReference, VaultError> {
-                Self::rotate_expiring(self, vault_secret_id, credentials, expires_at).await
+            ) -> VaultFuture<'a, CredentialReference> {
+                Box::pin(Self::rotate_expiring(
+                    self,
+                    vault_secret_id,
+                    credentials,
+                    expires_at,
+                ))
             }
 
-            async fn delete(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
-                Self::delete(self, vault_secret_id).await
+            fn delete<'a>(&'a self, vault_secret_id: VaultSecretId) -> VaultFuture<'a, ()> {
+                Box::pin(Self::delete(self, vault_secret_id))
             }
 
-            async fn list(
-                &self,
+            fn list<'a>(
+                &'a self,
                 integration_id: IntegrationId,
-            ) -> Result<Vec<CredentialReference>, VaultError> {
-                Self::list(self, integration_id).await
+            ) -> VaultFuture<'a, Vec<CredentialReference>> {
+                Box::pin(Self::list(self, integration_id))
             }
 
-            async fn versions(
-                &self,
+            fn versions<'a>(
+                &'a self,
                 integration_id: IntegrationId,
-            ) -> Result<Vec<CredentialVersion>, VaultError> {
-                Self::versions(self, integration_id).await
+            ) -> VaultFuture<'a, Vec<CredentialVersion>> {
+                Box::pin(Self::versions(self, integration_id))
             }
 
-            async fn restore(
-                &self,
+            fn restore<'a>(
+                &'a self,
                 vault_secret_id: VaultSecretId,
-            ) -> Result<CredentialReference, VaultError> {
-                Self::restore(self, vault_secret_id).await
+            ) -> VaultFuture<'a, CredentialReference> {
+                Box::pin(Self::restore(self, vault_secret_id))
             }
         }
     };
@@ -198,11 +206,11 @@ credential_vault_by_inherent_methods!(UserVault);
 credential_vault_by_inherent_methods!(ServiceVault);
 
 impl ServiceCredentialVault for ServiceVault {
-    async fn retrieve(&self, vault_secret_id: VaultSecretId) -> Result<CredentialMap, VaultError> {
-        Self::retrieve(self, vault_secret_id).await
+    fn retrieve<'a>(&'a self, vault_secret_id: VaultSecretId) -> VaultFuture<'a, CredentialMap> {
+        Box::pin(Self::retrieve(self, vault_secret_id))
     }
 
-    async fn destroy(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
-        Self::destroy(self, vault_secret_id).await
+    fn destroy<'a>(&'a self, vault_secret_id: VaultSecretId) -> VaultFuture<'a, ()> {
+        Box::pin(Self::destroy(self, vault_secret_id))
     }
 }

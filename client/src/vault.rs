@@ -22,6 +22,12 @@ use crate::{CredentialVault, ServiceCredentialVault};
 /// How long each call may take, including getting a connection, before it fails with
 /// [`VaultError::Timeout`]. Every deadline is 5 seconds by default.
 ///
+/// In a handle's own transaction the deadline bounds the server's work too: the call's
+/// statement runs with a `statement_timeout` of what is left of it, so at the deadline the
+/// server stops it and rolls the transaction back, and a `Timeout` never takes effect. The
+/// `*_with` forms cannot set it on the caller's transaction: they stop waiting at the deadline,
+/// and the caller rolls its transaction back.
+///
 /// ```
 /// use std::time::Duration;
 /// use credential_vault_client::Deadlines;
@@ -71,8 +77,9 @@ impl Default for Deadlines {
     }
 }
 
-/// Runs `call` to completion within `deadline`, or gives it up (dropping, so wiping, whatever
-/// secret it held, and rolling back its own transaction) and reports a timeout.
+/// Runs `call` on the caller's executor to completion within `deadline`, or gives it up
+/// (dropping, so wiping, whatever secret it held) and reports a timeout. The server is not
+/// told: the caller's transaction must be rolled back.
 pub(crate) async fn within<T>(
     deadline: Duration,
     call: impl Future<Output = Result<T, VaultError>>,
@@ -88,9 +95,10 @@ macro_rules! the_calls_of_both_contexts {
     () => {
         /// Stores `credentials` for `integration_id` and returns the new reference.
         ///
-        /// Fails with [`VaultError::NotFound`] if the integration does not exist or the caller may
-        /// not manage it. A rule of the application's own (such as one reference per integration,
-        /// enforced by a unique index) comes back as the [`VaultError::Database`] it raises.
+        /// Fails with [`VaultError::IntegrationNotFound`] if the integration does not exist or
+        /// the caller may not manage it, and with [`VaultError::AlreadyHasCredentials`] if it
+        /// has current credentials (the application's one reference per integration, as the
+        /// shipped migrations have it): rotate or delete those instead.
         pub async fn store(
             &self,
             integration_id: IntegrationId,
@@ -269,7 +277,8 @@ macro_rules! the_calls_of_both_contexts {
         /// `destroy_after` too, until the database purges them). Never any value. Needs
         /// extension 0.4.0.
         ///
-        /// Fails with [`VaultError::NotFound`] if the caller may not manage the integration.
+        /// Fails with [`VaultError::IntegrationNotFound`] if the caller may not manage the
+        /// integration.
         pub async fn versions(
             &self,
             integration_id: IntegrationId,
@@ -296,7 +305,7 @@ macro_rules! the_calls_of_both_contexts {
         /// [`VersionState::Previous`](crate::VersionState::Previous) in the same transaction.
         /// Needs extension 0.4.0.
         ///
-        /// Fails with [`VaultError::NotFound`] if the version is unknown, current, past its
+        /// Fails with [`VaultError::CredentialsNotFound`] if the version is unknown, current, past its
         /// `destroy_after`, or not the caller's to manage.
         pub async fn restore(
             &self,
@@ -401,7 +410,7 @@ impl UserVault {
         call: impl AsyncFnOnce(&mut PgConnection) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         let (role, claims) = (UserClaims::ROLE, self.user.json());
-        within(deadline, in_transaction_as(&self.pool, role, claims, call)).await
+        in_transaction_as(&self.pool, role, claims, deadline, call).await
     }
 
     the_calls_of_both_contexts!();
@@ -483,8 +492,8 @@ impl ServiceVault {
         deadline: Duration,
         call: impl AsyncFnOnce(&mut PgConnection) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
-        let transaction = in_transaction_as(&self.pool, SERVICE_ROLE, SERVICE_ROLE_CLAIMS, call);
-        within(deadline, transaction).await
+        let (role, claims) = (SERVICE_ROLE, SERVICE_ROLE_CLAIMS);
+        in_transaction_as(&self.pool, role, claims, deadline, call).await
     }
 
     the_calls_of_both_contexts!();
@@ -528,7 +537,7 @@ impl ServiceVault {
     /// way back. Only the service role may destroy (a user's transaction gets
     /// [`VaultError::PermissionDenied`]). Needs extension 0.4.0.
     ///
-    /// Fails with [`VaultError::NotFound`] if there is no such version.
+    /// Fails with [`VaultError::CredentialsNotFound`] if there is no such version.
     pub async fn destroy(&self, vault_secret_id: VaultSecretId) -> Result<(), VaultError> {
         let deadline = self.deadlines.destroy;
         self.in_own_transaction(deadline, async |connection| {

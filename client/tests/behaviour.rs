@@ -7,13 +7,13 @@
 //! run needs extension 0.4.0 and is `#[ignore]`d elsewhere:
 //! `scripts/harness/with-cluster -- cargo test -p credential-vault-client --test behaviour -- --include-ignored`.
 //!
-//! What the suite leaves out, being the application's and not the extension's: its link hook
-//! (one reference per integration, an unknown integration refused to the service role), so each
-//! integration here holds one current version at a time.
+//! The application's rules are the shipped migrations' (the server runs them; the fake models
+//! them): one current reference per integration, and a store only for an integration that
+//! exists.
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use credential_vault_client::fake::{FakeServiceVault, FakeUserVault, FakeVault};
 use credential_vault_client::{
     CredentialMap, CredentialReference, CredentialVault, CredentialVersion, IntegrationId,
@@ -321,10 +321,16 @@ async fn one_integration_from_store_to_delete<W: World>() {
     let again = credentials(&canary("again"));
     assert_eq!(
         service.retrieve(old).await.err(),
-        Some(VaultError::NotFound)
+        Some(VaultError::CredentialsNotFound)
     );
-    assert_eq!(service.rotate(old, &again).await, Err(VaultError::NotFound));
-    assert_eq!(service.delete(old).await, Err(VaultError::NotFound));
+    assert_eq!(
+        service.rotate(old, &again).await,
+        Err(VaultError::CredentialsNotFound)
+    );
+    assert_eq!(
+        service.delete(old).await,
+        Err(VaultError::CredentialsNotFound)
+    );
 
     service
         .delete(second.vault_secret_id())
@@ -343,9 +349,12 @@ async fn one_integration_from_store_to_delete<W: World>() {
     let deleted = second.vault_secret_id();
     assert_eq!(
         service.retrieve(deleted).await.err(),
-        Some(VaultError::NotFound)
+        Some(VaultError::CredentialsNotFound)
     );
-    assert_eq!(service.delete(deleted).await, Err(VaultError::NotFound));
+    assert_eq!(
+        service.delete(deleted).await,
+        Err(VaultError::CredentialsNotFound)
+    );
 
     // Nothing shown holds a value.
     let shown = format!("{versions:?} {}", serde_json::to_string(&versions).unwrap());
@@ -382,11 +391,11 @@ async fn restore_brings_back_a_kept_version<W: World>() {
     // Not a kept version: the current one, or one that never was.
     assert_eq!(
         service.restore(first.vault_secret_id()).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::CredentialsNotFound)
     );
     assert_eq!(
         service.restore(a_random_id()).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::CredentialsNotFound)
     );
 
     // A deleted version comes back too.
@@ -425,11 +434,11 @@ async fn a_zero_recovery_window_destroys_at_once<W: World>() {
     );
     assert_eq!(
         service.restore(first.vault_secret_id()).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::CredentialsNotFound)
     );
     assert_eq!(
         service.destroy(first.vault_secret_id()).await,
-        Err(VaultError::NotFound),
+        Err(VaultError::CredentialsNotFound),
         "nothing left to destroy"
     );
 
@@ -437,7 +446,7 @@ async fn a_zero_recovery_window_destroys_at_once<W: World>() {
     assert_eq!(service.versions(integration).await, Ok(vec![]));
     assert_eq!(
         service.restore(second.vault_secret_id()).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::CredentialsNotFound)
     );
 }
 
@@ -466,7 +475,7 @@ async fn a_kept_version_expires_at_the_end_of_its_window<W: World>() {
     w.let_time_pass(window + Duration::from_millis(200)).await;
     assert_eq!(
         service.restore(first.vault_secret_id()).await,
-        Err(VaultError::NotFound),
+        Err(VaultError::CredentialsNotFound),
         "past its window"
     );
     assert_eq!(
@@ -521,7 +530,7 @@ async fn destroy_is_final_and_the_service_roles_alone<W: World>() {
     );
     assert_eq!(
         service.restore(first.vault_secret_id()).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::CredentialsNotFound)
     );
 
     service
@@ -532,15 +541,15 @@ async fn destroy_is_final_and_the_service_roles_alone<W: World>() {
     assert_eq!(service.versions(integration).await, Ok(vec![]));
     assert_eq!(
         service.retrieve(second.vault_secret_id()).await.err(),
-        Some(VaultError::NotFound)
+        Some(VaultError::CredentialsNotFound)
     );
     assert_eq!(
         service.destroy(second.vault_secret_id()).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::CredentialsNotFound)
     );
     assert_eq!(
         service.destroy(a_random_id()).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::CredentialsNotFound)
     );
 }
 
@@ -560,24 +569,33 @@ async fn a_user_manages_only_what_the_authorizer_allows<W: World>() {
     let old = first.vault_secret_id();
     assert_eq!(
         outsider.store(integration, &fresh).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::IntegrationNotFound)
     );
-    assert_eq!(outsider.list(integration).await, Err(VaultError::NotFound));
+    assert_eq!(
+        outsider.list(integration).await,
+        Err(VaultError::IntegrationNotFound)
+    );
     assert_eq!(
         outsider.versions(integration).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::IntegrationNotFound)
     );
     assert_eq!(
         outsider.rotate(old, &fresh).await,
-        Err(VaultError::NotFound)
+        Err(VaultError::CredentialsNotFound)
     );
-    assert_eq!(outsider.delete(old).await, Err(VaultError::NotFound));
+    assert_eq!(
+        outsider.delete(old).await,
+        Err(VaultError::CredentialsNotFound)
+    );
 
     let second = admin
         .rotate(old, &credentials(&canary("user-second")))
         .await
         .expect("the admin may rotate");
-    assert_eq!(outsider.restore(old).await, Err(VaultError::NotFound));
+    assert_eq!(
+        outsider.restore(old).await,
+        Err(VaultError::CredentialsNotFound)
+    );
     assert_eq!(admin.restore(old).await, Ok(first), "the admin may restore");
     admin.delete(old).await.expect("the admin may delete");
     assert_eq!(
@@ -633,10 +651,65 @@ async fn an_expiry_is_kept_with_its_version<W: World>() {
     let other = w.integration().await;
     assert_eq!(
         admin.store_expiring(other, &fresh, too_late).await,
+        Err(refused.clone())
+    );
+    // A leap second, which PostgreSQL would read as the next minute.
+    let leap = NaiveDate::from_ymd_opt(2027, 1, 31)
+        .and_then(|day| day.and_hms_nano_opt(12, 30, 59, 1_000_000_000))
+        .expect("a leap second")
+        .and_utc();
+    assert_eq!(
+        service
+            .rotate_expiring(third.vault_secret_id(), &fresh, leap)
+            .await,
         Err(refused)
     );
     assert_eq!(service.list(integration).await, Ok(vec![third]));
     assert_eq!(service.versions(other).await, Ok(vec![]));
+}
+
+/// One reference per integration: a second store is refused, as long as the first is current
+/// (rotated or restored too), and changes nothing; after a delete, a store is welcome again.
+async fn a_second_store_is_refused_until_the_first_is_deleted<W: World>() {
+    let w = W::new().await;
+    let (service, admin, integration) = (w.service(), w.admin(), w.integration().await);
+    let first = admin
+        .store(integration, &credentials(&canary("second-store-first")))
+        .await
+        .expect("the first store");
+    let again = credentials(&canary("second-store-again"));
+    let refused = Err(VaultError::AlreadyHasCredentials);
+    assert_eq!(admin.store(integration, &again).await, refused);
+    assert_eq!(service.store(integration, &again).await, refused);
+    let second = service
+        .rotate(first.vault_secret_id(), &again)
+        .await
+        .expect("rotate");
+    assert_eq!(admin.store(integration, &again).await, refused);
+    assert_eq!(service.list(integration).await, Ok(vec![second]));
+
+    service.delete(second.vault_secret_id()).await.unwrap();
+    let third = admin.store(integration, &again).await;
+    let third = third.expect("a store after the delete");
+    assert_eq!(service.list(integration).await, Ok(vec![third]));
+    let versions = service.versions(integration).await.unwrap();
+    assert_eq!(versions.len(), 3, "{versions:?}");
+}
+
+/// A store for an integration that does not exist is "integration not found", for the service
+/// role too, and leaves nothing behind.
+async fn a_store_for_an_unknown_integration_is_refused<W: World>() {
+    let w = W::new().await;
+    let unknown = IntegrationId::from(Uuid::new_v4());
+    let value = credentials(&canary("unknown-integration"));
+    let refused = Err(VaultError::IntegrationNotFound);
+    assert_eq!(w.service().store(unknown, &value).await, refused);
+    assert_eq!(w.admin().store(unknown, &value).await, refused);
+    assert_eq!(
+        w.admin().list(unknown).await,
+        Err(VaultError::IntegrationNotFound)
+    );
+    assert_eq!(w.service().versions(unknown).await, Ok(vec![]));
 }
 
 /// Each test of the suite, once per world.
@@ -671,4 +744,6 @@ suite!(
     destroy_is_final_and_the_service_roles_alone,
     a_user_manages_only_what_the_authorizer_allows,
     an_expiry_is_kept_with_its_version,
+    a_second_store_is_refused_until_the_first_is_deleted,
+    a_store_for_an_unknown_integration_is_refused,
 );

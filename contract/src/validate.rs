@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use uuid::Uuid;
 
@@ -19,8 +19,12 @@ use crate::{
     MAX_REPORT_INTERVAL_DAYS,
 };
 
-/// A UUID in its canonical 36-character form; other spellings `Uuid` accepts are refused so
-/// that one reference has one text.
+/// A UUID in its hyphenated 36-character form, in either case; the other spellings `Uuid`
+/// accepts (braces, URNs, bare hex) are refused. Case is accepted because RFC 9562 makes UUID
+/// input case-insensitive and PostgreSQL's `uuid` type reads both: a reference is compared as a
+/// value, never as text, so the two cases name one reference (every id the extension and the
+/// client print is lower-case). Refusing upper case now would also break callers of released
+/// versions that send it.
 pub fn parse_id(argument: &'static str, text: Option<&str>) -> Result<Uuid> {
     let text = text.ok_or(Error::NullArgument(argument))?;
     if text.len() != 36 {
@@ -31,13 +35,16 @@ pub fn parse_id(argument: &'static str, text: Option<&str>) -> Result<Uuid> {
 
 /// An optional expiry: NULL is none, anything else an RFC 3339 timestamp with an offset
 /// (`2027-01-31T00:00:00Z`) that falls in the years 1 to 9999 in UTC, which PostgreSQL's
-/// timestamptz reads back exactly (it has no year 0, and RFC 3339 has no year 10000).
+/// timestamptz reads back exactly (it has no year 0, and RFC 3339 has no year 10000). A leap
+/// second (`:60`) is refused: PostgreSQL reads it as the next minute, so
+/// `9999-12-31T23:59:60Z` would be stored as year 10000.
 pub fn parse_expires_at(text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
     text.map(|text| {
         DateTime::parse_from_rfc3339(text)
             .map(|at| at.with_timezone(&Utc))
             .ok()
-            .filter(|at| (1..=9999).contains(&at.year()))
+            // chrono keeps a leap second as a nanosecond count of one second or more.
+            .filter(|at| (1..=9999).contains(&at.year()) && at.nanosecond() < 1_000_000_000)
             .ok_or(Error::InvalidExpiresAt)
     })
     .transpose()
@@ -382,6 +389,24 @@ mod tests {
     }
 
     #[test]
+    fn an_expiry_refuses_a_leap_second_which_postgresql_rolls_over() {
+        // PostgreSQL reads :60 as the next minute: 9999-12-31T23:59:60Z would be year 10000.
+        for leap in [
+            "9999-12-31T23:59:60Z",
+            "2016-12-31T23:59:60Z",
+            "2027-01-31T12:30:60+01:00",
+            "2027-01-31T12:30:60.5Z",
+        ] {
+            assert_eq!(
+                parse_expires_at(Some(leap)),
+                Err(Error::InvalidExpiresAt),
+                "{leap}"
+            );
+        }
+        assert!(parse_expires_at(Some("9999-12-31T23:59:59.999999Z")).is_ok());
+    }
+
+    #[test]
     fn accepts_a_flat_object_of_strings() {
         assert_eq!(
             check_credentials(Some(r#"{"api_key":"k-1","secret":"s \u00e9 \"q\""}"#)),
@@ -444,6 +469,9 @@ mod tests {
     fn ids_must_be_canonical_uuids() {
         let id = "0b5a4bd5-37c3-4a52-9d25-9bb3c1f0a0f1";
         assert_eq!(parse_id("x", Some(id)).unwrap().to_string(), id);
+        // Either case, one reference (RFC 9562: case-insensitive on input).
+        let upper = id.to_uppercase();
+        assert_eq!(parse_id("x", Some(&upper)), parse_id("x", Some(id)));
         for bad in [
             "",
             "not-a-uuid",

@@ -168,8 +168,9 @@ impl TestDatabase {
         .fetch_one(&mut admin)
         .await
         .expect("quote the database names");
+        // Safe to run as SQL: the server quoted both names with format('%I') above.
         admin
-            .execute(create.as_str())
+            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create)))
             .await
             .expect("clone the template database");
         let pool = PgPoolOptions::new()
@@ -203,7 +204,7 @@ impl TestDatabase {
     pub async fn call(
         &self,
         caller: &Caller,
-        sql: &str,
+        sql: impl sqlx::SqlSafeStr,
         args: &[&str],
     ) -> Result<Vec<String>, sqlx::Error> {
         let mut connection = self.pool.acquire().await.expect("acquire a connection");
@@ -394,7 +395,7 @@ pub async fn run_as(
 pub async fn call_as(
     connection: &mut PgConnection,
     caller: &Caller,
-    sql: &str,
+    sql: impl sqlx::SqlSafeStr,
     args: &[&str],
 ) -> Result<Vec<String>, sqlx::Error> {
     use sqlx::Row;
@@ -508,7 +509,7 @@ pub async fn orphans<'c>(executor: impl sqlx::PgExecutor<'c>) -> i64 {
 /// Polls `condition`, a boolean query of the backend pids `pids` (bound as `$1`, `$2`, ...), until
 /// it holds; panics with `what` after 10 seconds. For waiting on another session's state (a lock
 /// wait, say) without sleeping for a guessed time.
-pub async fn wait_until(pool: &PgPool, condition: &str, pids: &[i32], what: &str) {
+pub async fn wait_until(pool: &PgPool, condition: &'static str, pids: &[i32], what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let holds: bool = pids

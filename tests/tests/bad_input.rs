@@ -641,6 +641,10 @@ fn expiry_families() -> Vec<Family> {
         ("year 10000 in UTC", |f| {
             format!("9999-12-31T23:59:59.{}-05:00", f.canary)
         }),
+        // PostgreSQL would read :60 as the next minute, here year 10000.
+        ("a leap second", |f| {
+            format!("9999-12-31T23:59:60.{}Z", f.canary)
+        }),
         ("trailing text", |f| {
             format!("2027-01-31T00:00:00Z {}", f.word())
         }),

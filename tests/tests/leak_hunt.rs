@@ -361,6 +361,8 @@ async fn bind_values_reach_the_log_until_the_posture_advice_is_applied_then_noth
         "{advice:?}"
     );
     for statement in &advice {
+        // The posture's own advice: fixed text from the extension.
+        let statement = sqlx::AssertSqlSafe(statement.as_str());
         sqlx::raw_sql(statement).execute(&db.pool).await.unwrap();
     }
     let loaded: f64 = sqlx::query_scalar(
@@ -423,7 +425,9 @@ async fn bind_values_reach_the_log_until_the_posture_advice_is_applied_then_noth
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    sqlx::raw_sql(&comment).execute(&db.pool).await.unwrap();
+    // A control planted on purpose: the canary is a fixed alphabet, in a comment.
+    let comment = sqlx::AssertSqlSafe(comment);
+    sqlx::raw_sql(comment).execute(&db.pool).await.unwrap();
     sqlx::raw_sql("checkpoint").execute(&db.pool).await.unwrap();
     let files = canaries_on_disk();
 

@@ -122,7 +122,7 @@ async fn snapshot(connection: &mut PgConnection) -> Vec<String> {
     .execute(&mut *connection)
     .await
     .expect("create the row counter");
-    sqlx::query_scalar::<_, String>(&snapshot_query())
+    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(snapshot_query()))
         .fetch_all(connection)
         .await
         .expect("take the catalog snapshot")
@@ -188,7 +188,11 @@ async fn apply_again(db: &TestDatabase, sql: &str) -> (Rerun, Vec<String>) {
         .await
         .expect("connect as postgres");
     let mut tx = connection.begin().await.expect("begin");
-    let outcome = match sqlx::raw_sql(sql).execute(&mut *tx).await {
+    // The repository's own migration files.
+    let outcome = match sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *tx)
+        .await
+    {
         Ok(_) => {
             tx.commit().await.expect("commit");
             Rerun::Committed
@@ -419,7 +423,7 @@ async fn the_snapshot_notices_every_kind_of_change() {
             .await
             .expect("connect");
         let mut tx = connection.begin().await.expect("begin");
-        sqlx::raw_sql(change)
+        sqlx::raw_sql(*change)
             .execute(&mut *tx)
             .await
             .unwrap_or_else(|e| panic!("{change}: {e}"));
