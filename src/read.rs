@@ -1,0 +1,396 @@
+//! The plaintext read without a planner or an executor: two primary-key probes through
+//! PostgreSQL's index access method (`credential_vault.credentials`, then `vault.secrets`), under
+//! the same snapshot a read-only SPI statement would use, and Vault's own decrypt function called
+//! with the arguments its view `vault.decrypted_secrets` passes it. A retrieve through SPI planned
+//! and ran a join of the two tables and the view in every call: twice the instructions of the
+//! raw view lookup.
+//!
+//! The first read of each backend also reads through the view and compares: only once they agree
+//! does this backend use the direct read. The objects it uses are looked up once per backend and
+//! forgotten on any relation cache invalidation and on any change of a function.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::CStr;
+use std::rc::Rc;
+
+use pgrx::pg_sys::{self, Datum};
+use pgrx::prelude::*;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::caller::{from_pg, to_pg};
+use crate::elog::log_server_only;
+use crate::error::{Error, Result};
+use crate::spi::{read_row, uuid_arg};
+
+/// A current secret's integration and plaintext.
+pub type Plaintext = (Uuid, Zeroizing<String>);
+
+/// What the direct read needs, looked up once per backend.
+struct Objects {
+    credentials: pg_sys::Oid,
+    credentials_key: pg_sys::Oid,
+    secrets: pg_sys::Oid,
+    secrets_key: pg_sys::Oid,
+    /// Heap attribute numbers: credentials' key, integration and state; secrets' key, secret
+    /// and nonce.
+    credential_columns: [i16; 3],
+    secret_columns: [i16; 3],
+    /// Vault's `_crypto_aead_det_decrypt`, resolved into TopMemoryContext.
+    decrypt: RefCell<pg_sys::FmgrInfo>,
+}
+
+/// How this backend reads: not decided yet, through the view (the direct read disagreed, or the
+/// database is not UTF8), or directly.
+#[derive(Clone)]
+enum Path {
+    Unchecked,
+    View,
+    Direct(Rc<Objects>),
+}
+
+thread_local! {
+    static PATH: RefCell<Path> = const { RefCell::new(Path::Unchecked) };
+    /// Counts `forget` calls: a decision made across one is not kept.
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Called on every relation cache invalidation and every change of a function (a replaced
+/// decrypt function must not be called through a stale entry point). A read under way keeps
+/// its own reference to what it uses; no borrow is held across a PostgreSQL call.
+pub fn forget() {
+    PATH.with(|path| path.replace(Path::Unchecked));
+    GENERATION.set(GENERATION.get().wrapping_add(1));
+}
+
+/// The current secret `id` and its integration, or `None`. Run as the extension owner, after
+/// `require_vault`.
+pub fn current(id: Uuid) -> Result<Option<Plaintext>> {
+    match PATH.with(|path| path.borrow().clone()) {
+        Path::Direct(objects) => direct(&objects, id),
+        Path::View => through_the_view(id),
+        Path::Unchecked => decide(id),
+    }
+}
+
+/// Reads through `vault.decrypted_secrets` and compares with the direct read: this backend reads
+/// directly from then on only if both found the secret and agree.
+fn decide(id: Uuid) -> Result<Option<Plaintext>> {
+    let generation = GENERATION.get();
+    let viewed = through_the_view(id)?;
+    let Some(seen) = &viewed else {
+        return Ok(viewed);
+    };
+    let path = match look_up()? {
+        None => Path::View,
+        Some(objects) => {
+            let direct = direct(&objects, id)?;
+            if direct.is_some_and(|direct| direct.0 == seen.0 && *direct.1 == *seen.1) {
+                Path::Direct(Rc::new(objects))
+            } else {
+                log_server_only(
+                    "credential_vault: the direct read disagrees with vault.decrypted_secrets; this backend reads through the view",
+                );
+                Path::View
+            }
+        }
+    };
+    if GENERATION.get() == generation {
+        PATH.with(|cell| cell.replace(path));
+    }
+    Ok(viewed)
+}
+
+/// The read of every release before 0.5.0: a join with Vault's view through SPI.
+fn through_the_view(id: Uuid) -> Result<Option<Plaintext>> {
+    Ok(read_row(
+        "select c.integration_id, d.decrypted_secret::pg_catalog.text \
+         from credential_vault.credentials c \
+         join vault.decrypted_secrets d on d.id operator(pg_catalog.=) c.vault_secret_id \
+         where c.vault_secret_id operator(pg_catalog.=) $1 and c.state operator(pg_catalog.=) 'current'",
+        &[uuid_arg(id)],
+        |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?)),
+    )?
+    .map(|(integration, plaintext)| {
+        (
+            integration.map(from_pg).unwrap_or_default(),
+            Zeroizing::new(plaintext.unwrap_or_default()),
+        )
+    }))
+}
+
+/// Looks up the tables, their primary keys, the columns and Vault's decrypt function. `None`
+/// when one is missing, or the database's encoding is not UTF8 (the view's convert_from would
+/// then convert): the backend reads through the view.
+fn look_up() -> Result<Option<Objects>> {
+    // SAFETY: reads the database's encoding.
+    if unsafe { pg_sys::GetDatabaseEncoding() } != pg_sys::pg_enc::PG_UTF8 as i32 {
+        return Ok(None);
+    }
+    let oids = read_row(
+        "select c.oid, (select indexrelid from pg_catalog.pg_index where indrelid operator(pg_catalog.=) c.oid and indisprimary), \
+                s.oid, (select indexrelid from pg_catalog.pg_index where indrelid operator(pg_catalog.=) s.oid and indisprimary), \
+                pg_catalog.to_regprocedure('vault._crypto_aead_det_decrypt(bytea,bytea,bigint,bytea,bytea)')::pg_catalog.oid \
+         from pg_catalog.pg_class c, pg_catalog.pg_class s \
+         where c.oid operator(pg_catalog.=) 'credential_vault.credentials'::pg_catalog.regclass \
+           and s.oid operator(pg_catalog.=) 'vault.secrets'::pg_catalog.regclass",
+        &[],
+        |row| {
+            let oid = |n| row.get::<pg_sys::Oid>(n);
+            Ok([oid(1)?, oid(2)?, oid(3)?, oid(4)?, oid(5)?])
+        },
+    )?;
+    let Some(
+        [
+            Some(credentials),
+            Some(credentials_key),
+            Some(secrets),
+            Some(secrets_key),
+            Some(decrypt),
+        ],
+    ) = oids
+    else {
+        return Ok(None);
+    };
+    let columns = |relation, names: [&CStr; 3]| -> Option<[i16; 3]> {
+        let mut numbers = [0; 3];
+        for (number, name) in numbers.iter_mut().zip(names) {
+            // SAFETY: a syscache lookup of a column by name.
+            *number = unsafe { pg_sys::get_attnum(relation, name.as_ptr()) };
+            if *number <= 0 {
+                return None;
+            }
+        }
+        Some(numbers)
+    };
+    let (Some(credential_columns), Some(secret_columns)) = (
+        columns(
+            credentials,
+            [c"vault_secret_id", c"integration_id", c"state"],
+        ),
+        columns(secrets, [c"id", c"secret", c"nonce"]),
+    ) else {
+        return Ok(None);
+    };
+    let mut info = pg_sys::FmgrInfo::default();
+    // SAFETY: resolves a function that exists (regprocedure found it) into long-lived memory.
+    unsafe { pg_sys::fmgr_info_cxt(decrypt, &mut info, pg_sys::TopMemoryContext) };
+    Ok(Some(Objects {
+        credentials,
+        credentials_key,
+        secrets,
+        secrets_key,
+        credential_columns,
+        secret_columns,
+        decrypt: RefCell::new(info),
+    }))
+}
+
+/// The direct read.
+fn direct(objects: &Objects, id: Uuid) -> Result<Option<Plaintext>> {
+    let snapshot = Snapshot::take();
+    let key = to_pg(id).into_datum().expect("a uuid is never null");
+    let [id_column, integration_column, state_column] = objects.credential_columns;
+    let integration = probe(
+        objects.credentials,
+        objects.credentials_key,
+        id_column,
+        key,
+        snapshot.0,
+        |tuple, descriptor| {
+            // SAFETY: attributes of a tuple of this relation, read while the scan holds it.
+            unsafe {
+                let current = attribute(tuple, state_column, descriptor).is_some_and(|state| {
+                    pgrx::varlena::varlena_to_byte_slice(state.cast_mut_ptr()) == b"current"
+                });
+                let integration = attribute(tuple, integration_column, descriptor)
+                    .and_then(|datum| pgrx::Uuid::from_datum(datum, false));
+                Ok(integration.filter(|_| current).map(from_pg))
+            }
+        },
+    )?
+    .flatten();
+    let Some(integration) = integration else {
+        return Ok(None);
+    };
+    let [id_column, secret_column, nonce_column] = objects.secret_columns;
+    let plaintext = probe(
+        objects.secrets,
+        objects.secrets_key,
+        id_column,
+        key,
+        snapshot.0,
+        |tuple, descriptor| {
+            // SAFETY: as above; the decrypt function takes the view's five arguments.
+            unsafe {
+                let secret = attribute(tuple, secret_column, descriptor);
+                let nonce = attribute(tuple, nonce_column, descriptor);
+                decrypt_secret(&mut objects.decrypt.borrow_mut(), id, secret, nonce)
+            }
+        },
+    )?;
+    drop(snapshot);
+    Ok(plaintext.map(|plaintext| (integration, plaintext)))
+}
+
+/// The snapshot a read-only SPI statement would run under: the active one, or, once the
+/// transaction has written (when pgrx runs statements as writes), a new one that sees those
+/// writes, as SPI takes it.
+struct Snapshot(pg_sys::Snapshot, bool);
+
+impl Snapshot {
+    fn take() -> Snapshot {
+        // SAFETY: the transaction's snapshot machinery, used as SPI uses it.
+        unsafe {
+            let written = pg_sys::GetCurrentTransactionIdIfAny() != pg_sys::InvalidTransactionId;
+            if !written && pg_sys::ActiveSnapshotSet() {
+                return Snapshot(pg_sys::GetActiveSnapshot(), false);
+            }
+            if written {
+                pg_sys::CommandCounterIncrement();
+            }
+            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+            Snapshot(pg_sys::GetActiveSnapshot(), true)
+        }
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        // After a PostgreSQL error the transaction's abort pops it.
+        if self.1 && !std::thread::panicking() {
+            // SAFETY: pops the snapshot `take` pushed.
+            unsafe { pg_sys::PopActiveSnapshot() }
+        }
+    }
+}
+
+/// Looks `key` up in `relation` through its primary key `index` (on column `column`) under
+/// `snapshot`, with the access share lock the executor takes, and maps the visible row.
+fn probe<T>(
+    relation: pg_sys::Oid,
+    index: pg_sys::Oid,
+    column: i16,
+    key: Datum,
+    snapshot: pg_sys::Snapshot,
+    map: impl FnOnce(pg_sys::HeapTuple, pg_sys::TupleDesc) -> Result<T>,
+) -> Result<Option<T>> {
+    struct Scan(pg_sys::Relation, pg_sys::SysScanDesc);
+    impl Drop for Scan {
+        fn drop(&mut self) {
+            // After a PostgreSQL error the transaction's abort releases both.
+            if !std::thread::panicking() {
+                // SAFETY: ends the scan and closes the relation opened below.
+                unsafe {
+                    pg_sys::systable_endscan(self.1);
+                    pg_sys::table_close(self.0, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                }
+            }
+        }
+    }
+    // SAFETY: an index scan as genam.c's systable functions make it, on a relation kept open
+    // and locked until Scan is dropped.
+    unsafe {
+        let heap = pg_sys::table_open(relation, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let mut scan_key = pg_sys::ScanKeyData::default();
+        pg_sys::ScanKeyInit(
+            &mut scan_key,
+            column,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::RegProcedure::from(pg_sys::F_UUID_EQ),
+            key,
+        );
+        let scan = Scan(
+            heap,
+            pg_sys::systable_beginscan(heap, index, true, snapshot, 1, &mut scan_key),
+        );
+        let tuple = pg_sys::systable_getnext(scan.1);
+        if tuple.is_null() {
+            return Ok(None);
+        }
+        map(tuple, (*heap).rd_att).map(Some)
+    }
+}
+
+/// Attribute `number` of `tuple`, `None` for NULL.
+///
+/// # Safety
+/// `tuple` is a valid tuple of a relation described by `descriptor`.
+unsafe fn attribute(
+    tuple: pg_sys::HeapTuple,
+    number: i16,
+    descriptor: pg_sys::TupleDesc,
+) -> Option<Datum> {
+    let mut null = false;
+    // SAFETY: as the caller promises.
+    let value = unsafe { pg_sys::heap_getattr(tuple, number.into(), descriptor, &mut null) };
+    (!null).then_some(value)
+}
+
+/// What `vault.decrypted_secrets` computes for the row: `convert_from(decrypt(decode(secret,
+/// 'base64'), convert_to(id::text, 'utf8'), 0, 'pgsodium', nonce), 'utf8')`, in a UTF8 database.
+/// Vault's errors (a tampered ciphertext) are raised unchanged, as through the view; a plaintext
+/// that is not UTF8 is the redacted corrupt-credentials error (convert_from's quotes its bytes).
+///
+/// # Safety
+/// `decrypt` is Vault's decrypt function; `secret` a text and `nonce` a bytea datum.
+unsafe fn decrypt_secret(
+    decrypt: &mut pg_sys::FmgrInfo,
+    id: Uuid,
+    secret: Option<Datum>,
+    nonce: Option<Datum>,
+) -> Result<Zeroizing<String>> {
+    const ARGUMENTS: usize = 5;
+    // SAFETY: fmgr calls with the argument types the functions declare; LOCAL_FCINFO's layout
+    // (the base struct followed by the arguments), zeroed.
+    unsafe {
+        let message = secret.map(|secret| {
+            pgrx::fcinfo::direct_function_call_as_datum(
+                pg_sys::binary_decode,
+                &[Some(secret), "base64".into_datum()],
+            )
+            .expect("decode returns a value for a value")
+        });
+        let additional = id.hyphenated().to_string();
+        let arguments = [
+            message,
+            additional.as_bytes().into_datum(),
+            0i64.into_datum(),
+            b"pgsodium".as_slice().into_datum(),
+            nonce,
+        ];
+        let fcinfo = pg_sys::palloc0(
+            size_of::<pg_sys::FunctionCallInfoBaseData>()
+                + size_of::<pg_sys::NullableDatum>() * ARGUMENTS,
+        )
+        .cast::<pg_sys::FunctionCallInfoBaseData>();
+        (*fcinfo).flinfo = decrypt;
+        (*fcinfo).fncollation = pg_sys::InvalidOid;
+        (*fcinfo).nargs = ARGUMENTS as i16;
+        for (slot, value) in (*fcinfo)
+            .args
+            .as_mut_slice(ARGUMENTS)
+            .iter_mut()
+            .zip(arguments)
+        {
+            slot.value = value.unwrap_or(Datum::from(0));
+            slot.isnull = value.is_none();
+        }
+        let entry = decrypt.fn_addr.expect("fmgr_info sets the entry point");
+        let result = pg_sys::ffi::pg_guard_ffi_boundary(|| entry(fcinfo));
+        let null = (*fcinfo).isnull;
+        pg_sys::pfree(fcinfo.cast());
+        if null {
+            return Err(Error::StoredCredentialsCorrupt);
+        }
+        let bytea = pg_sys::pg_detoast_datum_packed(result.cast_mut_ptr());
+        let bytes = pgrx::varlena::varlena_to_byte_slice(bytea);
+        let plaintext = std::str::from_utf8(bytes)
+            .map(|text| Zeroizing::new(text.to_owned()))
+            .map_err(|_| Error::StoredCredentialsCorrupt);
+        // The plaintext leaves the function's buffer before that is freed.
+        let length = bytes.len();
+        std::ptr::write_bytes(bytes.as_ptr().cast_mut(), 0, length);
+        plaintext
+    }
+}
