@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 use crate::caller::{from_pg, to_pg};
 use crate::elog::log_server_only;
 use crate::error::{Error, Result};
-use crate::spi::{read_row, uuid_arg};
+use crate::spi::{read_row, uuid_arg, with_pinned_search_path};
 
 /// A current secret's integration and plaintext.
 pub type Plaintext = (Uuid, Zeroizing<String>);
@@ -32,10 +32,12 @@ struct Objects {
     credentials_key: pg_sys::Oid,
     secrets: pg_sys::Oid,
     secrets_key: pg_sys::Oid,
-    /// Heap attribute numbers: credentials' key, integration and state; secrets' key, secret
-    /// and nonce.
-    credential_columns: [i16; 3],
-    secret_columns: [i16; 3],
+    /// Attribute numbers: credentials' integration and state; secrets' secret and nonce.
+    credential_columns: [i16; 2],
+    secret_columns: [i16; 2],
+    /// Whether the decrypt function is C, as Vault's is: any other runs SQL, under the pinned
+    /// search_path.
+    decrypt_in_c: bool,
     /// Vault's `_crypto_aead_det_decrypt`, resolved into TopMemoryContext.
     decrypt: RefCell<pg_sys::FmgrInfo>,
 }
@@ -127,33 +129,42 @@ fn look_up() -> Result<Option<Objects>> {
     if unsafe { pg_sys::GetDatabaseEncoding() } != pg_sys::pg_enc::PG_UTF8 as i32 {
         return Ok(None);
     }
-    let oids = read_row(
-        "select c.oid, (select indexrelid from pg_catalog.pg_index where indrelid operator(pg_catalog.=) c.oid and indisprimary), \
-                s.oid, (select indexrelid from pg_catalog.pg_index where indrelid operator(pg_catalog.=) s.oid and indisprimary), \
-                pg_catalog.to_regprocedure('vault._crypto_aead_det_decrypt(bytea,bytea,bigint,bytea,bytea)')::pg_catalog.oid \
-         from pg_catalog.pg_class c, pg_catalog.pg_class s \
-         where c.oid operator(pg_catalog.=) 'credential_vault.credentials'::pg_catalog.regclass \
-           and s.oid operator(pg_catalog.=) 'vault.secrets'::pg_catalog.regclass",
+    // Each table's primary key, when its one column is the id.
+    let key = |table: &str, column: &str| -> Result<Option<(pg_sys::Oid, pg_sys::Oid)>> {
+        Ok(read_row(
+            "select t.oid, i.indexrelid \
+             from pg_catalog.pg_class t \
+             join pg_catalog.pg_attribute a on a.attrelid operator(pg_catalog.=) t.oid \
+             join pg_catalog.pg_index i on i.indrelid operator(pg_catalog.=) t.oid and i.indisprimary \
+                  and i.indnatts operator(pg_catalog.=) 1 and i.indkey[0] operator(pg_catalog.=) a.attnum \
+             where t.oid operator(pg_catalog.=) pg_catalog.to_regclass($1) \
+               and a.attname operator(pg_catalog.=) $2",
+            &[table.into(), column.into()],
+            |row| Ok((row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?)),
+        )?
+        .and_then(|(table, index)| Some((table?, index?))))
+    };
+    let decrypt = read_row(
+        "select p.oid, p.prolang operator(pg_catalog.=) 13 from pg_catalog.pg_proc p \
+         where p.oid operator(pg_catalog.=) \
+               pg_catalog.to_regprocedure('vault._crypto_aead_det_decrypt(bytea,bytea,bigint,bytea,bytea)')",
         &[],
-        |row| {
-            let oid = |n| row.get::<pg_sys::Oid>(n);
-            Ok([oid(1)?, oid(2)?, oid(3)?, oid(4)?, oid(5)?])
-        },
+        |row| Ok((row.get::<pg_sys::Oid>(1)?, row.get::<bool>(2)?)),
     )?;
-    let Some(
-        [
-            Some(credentials),
-            Some(credentials_key),
-            Some(secrets),
-            Some(secrets_key),
-            Some(decrypt),
-        ],
-    ) = oids
+    let (
+        Some((credentials, credentials_key)),
+        Some((secrets, secrets_key)),
+        Some((Some(decrypt), Some(decrypt_in_c))),
+    ) = (
+        key("credential_vault.credentials", "vault_secret_id")?,
+        key("vault.secrets", "id")?,
+        decrypt,
+    )
     else {
         return Ok(None);
     };
-    let columns = |relation, names: [&CStr; 3]| -> Option<[i16; 3]> {
-        let mut numbers = [0; 3];
+    let columns = |relation, names: [&CStr; 2]| -> Option<[i16; 2]> {
+        let mut numbers = [0; 2];
         for (number, name) in numbers.iter_mut().zip(names) {
             // SAFETY: a syscache lookup of a column by name.
             *number = unsafe { pg_sys::get_attnum(relation, name.as_ptr()) };
@@ -164,11 +175,8 @@ fn look_up() -> Result<Option<Objects>> {
         Some(numbers)
     };
     let (Some(credential_columns), Some(secret_columns)) = (
-        columns(
-            credentials,
-            [c"vault_secret_id", c"integration_id", c"state"],
-        ),
-        columns(secrets, [c"id", c"secret", c"nonce"]),
+        columns(credentials, [c"integration_id", c"state"]),
+        columns(secrets, [c"secret", c"nonce"]),
     ) else {
         return Ok(None);
     };
@@ -182,6 +190,7 @@ fn look_up() -> Result<Option<Objects>> {
         secrets_key,
         credential_columns,
         secret_columns,
+        decrypt_in_c,
         decrypt: RefCell::new(info),
     }))
 }
@@ -190,11 +199,10 @@ fn look_up() -> Result<Option<Objects>> {
 fn direct(objects: &Objects, id: Uuid) -> Result<Option<Plaintext>> {
     let snapshot = Snapshot::take();
     let key = to_pg(id).into_datum().expect("a uuid is never null");
-    let [id_column, integration_column, state_column] = objects.credential_columns;
+    let [integration_column, state_column] = objects.credential_columns;
     let integration = probe(
         objects.credentials,
         objects.credentials_key,
-        id_column,
         key,
         snapshot.0,
         |tuple, descriptor| {
@@ -213,11 +221,10 @@ fn direct(objects: &Objects, id: Uuid) -> Result<Option<Plaintext>> {
     let Some(integration) = integration else {
         return Ok(None);
     };
-    let [id_column, secret_column, nonce_column] = objects.secret_columns;
+    let [secret_column, nonce_column] = objects.secret_columns;
     let plaintext = probe(
         objects.secrets,
         objects.secrets_key,
-        id_column,
         key,
         snapshot.0,
         |tuple, descriptor| {
@@ -225,7 +232,13 @@ fn direct(objects: &Objects, id: Uuid) -> Result<Option<Plaintext>> {
             unsafe {
                 let secret = attribute(tuple, secret_column, descriptor);
                 let nonce = attribute(tuple, nonce_column, descriptor);
-                decrypt_secret(&mut objects.decrypt.borrow_mut(), id, secret, nonce)
+                let decrypt =
+                    || decrypt_secret(&mut objects.decrypt.borrow_mut(), id, secret, nonce);
+                if objects.decrypt_in_c {
+                    decrypt()
+                } else {
+                    with_pinned_search_path(decrypt)
+                }
             }
         },
     )?;
@@ -265,49 +278,66 @@ impl Drop for Snapshot {
     }
 }
 
-/// Looks `key` up in `relation` through its primary key `index` (on column `column`) under
-/// `snapshot`, with the access share lock the executor takes, and maps the visible row.
+/// Looks `key` up in `relation` through its primary key `index` (whose one column is the key)
+/// under `snapshot`, and maps the visible row. The executor's locks: access share on both,
+/// held to the end of the transaction.
 fn probe<T>(
     relation: pg_sys::Oid,
     index: pg_sys::Oid,
-    column: i16,
     key: Datum,
     snapshot: pg_sys::Snapshot,
     map: impl FnOnce(pg_sys::HeapTuple, pg_sys::TupleDesc) -> Result<T>,
 ) -> Result<Option<T>> {
-    struct Scan(pg_sys::Relation, pg_sys::SysScanDesc);
+    struct Scan {
+        heap: pg_sys::Relation,
+        index: pg_sys::Relation,
+        slot: *mut pg_sys::TupleTableSlot,
+        scan: pg_sys::IndexScanDesc,
+    }
     impl Drop for Scan {
         fn drop(&mut self) {
-            // After a PostgreSQL error the transaction's abort releases both.
+            // After a PostgreSQL error the transaction's abort releases all of it.
             if !std::thread::panicking() {
-                // SAFETY: ends the scan and closes the relation opened below.
+                // SAFETY: ends what `probe` began; the locks stay until the transaction ends.
                 unsafe {
-                    pg_sys::systable_endscan(self.1);
-                    pg_sys::table_close(self.0, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                    pg_sys::index_endscan(self.scan);
+                    pg_sys::ExecDropSingleTupleTableSlot(self.slot);
+                    pg_sys::index_close(self.index, pg_sys::NoLock as pg_sys::LOCKMODE);
+                    pg_sys::table_close(self.heap, pg_sys::NoLock as pg_sys::LOCKMODE);
                 }
             }
         }
     }
-    // SAFETY: an index scan as genam.c's systable functions make it, on a relation kept open
-    // and locked until Scan is dropped.
+    // SAFETY: an index scan as the executor makes it, on relations kept open until Scan drops.
     unsafe {
-        let heap = pg_sys::table_open(relation, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let heap = pg_sys::table_open(relation, lock);
+        let index = pg_sys::index_open(index, lock);
+        let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
+        #[cfg(not(feature = "pg18"))]
+        let scan = pg_sys::index_beginscan(heap, index, snapshot, 1, 0);
+        #[cfg(feature = "pg18")]
+        let scan = pg_sys::index_beginscan(heap, index, snapshot, std::ptr::null_mut(), 1, 0);
+        let scan = Scan {
+            heap,
+            index,
+            slot,
+            scan,
+        };
         let mut scan_key = pg_sys::ScanKeyData::default();
         pg_sys::ScanKeyInit(
             &mut scan_key,
-            column,
+            1,
             pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
             pg_sys::RegProcedure::from(pg_sys::F_UUID_EQ),
             key,
         );
-        let scan = Scan(
-            heap,
-            pg_sys::systable_beginscan(heap, index, true, snapshot, 1, &mut scan_key),
-        );
-        let tuple = pg_sys::systable_getnext(scan.1);
-        if tuple.is_null() {
+        pg_sys::index_rescan(scan.scan, &mut scan_key, 1, std::ptr::null_mut(), 0);
+        if !pg_sys::index_getnext_slot(scan.scan, pg_sys::ScanDirection::ForwardScanDirection, slot)
+        {
             return Ok(None);
         }
+        let tuple = pg_sys::ExecFetchSlotHeapTuple(slot, false, std::ptr::null_mut());
         map(tuple, (*heap).rd_att).map(Some)
     }
 }
