@@ -10,7 +10,7 @@ use credential_vault_contract::{VaultVersion, check_credentials, parse_expires_a
 use pgrx::prelude::*;
 use uuid::Uuid;
 
-use crate::caller::{Caller, as_owner, from_pg, jwt_subject, to_pg};
+use crate::caller::{Caller, as_owner, from_pg, to_pg};
 use crate::error::{Error, Result};
 use crate::hooks::notify_link;
 use crate::jsonb::Jsonb;
@@ -49,10 +49,10 @@ pub fn store(
             integration,
             credentials_json.unwrap_or_default(),
             expires_at.as_deref(),
-            ("store", &caller.role, None),
         )
     })?;
     notify_link(integration, stored.0, true)?;
+    audit::write("store", &caller.role, integration, stored.0, None)?;
     Ok(stored)
 }
 
@@ -96,10 +96,10 @@ pub fn rotate(
             integration,
             credentials_json.unwrap_or_default(),
             expires_at.as_deref(),
-            ("rotate", &caller.role, Some(old)),
         )
     })?;
     notify_link(integration, stored.0, true)?;
+    audit::write("rotate", &caller.role, integration, stored.0, Some(old))?;
     Ok(stored)
 }
 
@@ -370,18 +370,11 @@ static ROUND_TRIP_VERIFIED: AtomicBool = AtomicBool::new(false);
 
 /// Encrypts and inserts in one statement, so only ciphertext is ever written (Vault's
 /// create_secret writes the plaintext first), with a fresh random nonce (Vault's default nonce
-/// is frozen by cached plans), and writes the audit row of `(action, role, previous)` in the same
-/// statement (a statement of its own cost a third of a store's instructions beside it). The
-/// first store of each backend reads its row back through `vault.decrypted_secrets` before the
-/// transaction can commit: an installed Vault that cannot read this format is refused before
-/// anything unreadable is stored. (Doing it on every store would double the crypto cost of each
-/// one; the format cannot change within a backend.)
-fn insert_secret(
-    integration: Uuid,
-    credentials: &str,
-    expires_at: Option<&str>,
-    (action, role, previous): (&str, &str, Option<Uuid>),
-) -> Result<Stored> {
+/// is frozen by cached plans). The first store of each backend reads its row back through
+/// `vault.decrypted_secrets` before the transaction can commit: an installed Vault that cannot
+/// read this format is refused before anything unreadable is stored. (Doing it on every store
+/// would double the crypto cost of each one; the format cannot change within a backend.)
+fn insert_secret(integration: Uuid, credentials: &str, expires_at: Option<&str>) -> Result<Stored> {
     // The id and the nonce from one call: pg_strong_random (OpenSSL's RAND_bytes) costs per call,
     // about 8,500 instructions, hardly per byte.
     let random = random_bytes::<32>()?;
@@ -394,28 +387,11 @@ fn insert_secret(
            values ($1, $2, encode(vault._crypto_aead_det_encrypt( \
                      convert_to($3, 'utf8'), convert_to($1::text, 'utf8'), 0, 'pgsodium'::bytea, $4), \
                    'base64'), $4) \
-           returning id, created_at), \
-         credential as ( \
-           insert into credential_vault.credentials (vault_secret_id, integration_id, created_at, expires_at) \
-           select id, $5, created_at, $6::timestamptz from secret \
-           returning vault_secret_id, created_at), \
-         audited as ( \
-           insert into credential_vault.audit_log \
-             (action, actor_role, actor_uid, integration_id, vault_secret_id, previous_vault_secret_id) \
-           select $7, $8, $9, $5, vault_secret_id, $10 from credential) \
-         select created_at from credential",
-        &[
-            uuid_arg(id),
-            description.as_str().into(),
-            credentials.into(),
-            nonce.into(),
-            uuid_arg(integration),
-            expires_at.into(),
-            action.into(),
-            role.into(),
-            jwt_subject().map(to_pg).into(),
-            previous.map(to_pg).into(),
-        ],
+           returning id, created_at) \
+         insert into credential_vault.credentials (vault_secret_id, integration_id, created_at, expires_at) \
+         select id, $5, created_at, $6::timestamptz from secret \
+         returning created_at",
+        &[uuid_arg(id), description.as_str().into(), credentials.into(), nonce.into(), uuid_arg(integration), expires_at.into()],
         |row| row.get::<TimestampWithTimeZone>(1),
     )?
     .flatten()
