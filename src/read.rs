@@ -431,20 +431,26 @@ unsafe fn decode_base64(secret: Datum) -> Datum {
     let text = unsafe {
         pgrx::varlena::varlena_to_byte_slice(pg_sys::pg_detoast_datum_packed(secret.cast_mut_ptr()))
     };
-    let compact: Vec<u8> = text
-        .iter()
-        .copied()
-        .filter(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
-        .collect();
-    match base64::engine::general_purpose::STANDARD.decode(compact) {
-        Ok(bytes) => bytes.as_slice().into_datum(),
-        // SAFETY: decode(text, text) with a text and 'base64'.
-        Err(_) => unsafe {
-            pgrx::fcinfo::direct_function_call_as_datum(
+    let mut compact = Vec::with_capacity(text.len());
+    compact.extend(
+        text.iter()
+            .filter(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r')),
+    );
+    let header = pg_sys::VARHDRSZ;
+    // SAFETY: a bytea of the decoded length, allocated for the decoder to fill.
+    unsafe {
+        let bytea = pg_sys::palloc(header + compact.len() / 4 * 3 + 3).cast::<u8>();
+        let data = std::slice::from_raw_parts_mut(bytea.add(header), compact.len() / 4 * 3 + 3);
+        match base64::engine::general_purpose::STANDARD.decode_slice(&compact, data) {
+            Ok(length) => {
+                pgrx::set_varsize_4b(bytea.cast(), (header + length) as i32);
+                Some(Datum::from(bytea))
+            }
+            Err(_) => pgrx::fcinfo::direct_function_call_as_datum(
                 pg_sys::binary_decode,
                 &[Some(secret), "base64".into_datum()],
-            )
-        },
+            ),
+        }
     }
     .expect("decode returns a value for a value")
 }
