@@ -2,7 +2,9 @@
 -- one the extension's own C entry point (src/entry.rs), which raises "not found or not yours" as
 -- PT404 and "changed concurrently" as PT409 (the gateway returns HTTP 404 and 409). They run with
 -- the caller's rights: the extension decides what the calling role may do, and switches to its
--- owner only around its own statements. One SET search_path, for those statements.
+-- owner only around its own statements. One SET search_path, for those statements; retrieve has
+-- none: its fast path runs no statement, and it pins the same search_path around those it runs
+-- (src/spi.rs), which saves the GUC save and restore of every call.
 
 -- What store and rotate return: a reference to the secret, never a value. The result types live
 -- in public, next to the functions, so that Supabase's type generator (which reads the schema
@@ -25,7 +27,6 @@ as 'MODULE_PATHNAME', 'vault_store_integration_credentials';
 create function public.vault_retrieve_integration_credentials(vault_secret_id text)
 returns jsonb
 language c volatile parallel unsafe
-set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'vault_retrieve_integration_credentials';
 
 create function public.vault_rotate_integration_credentials(vault_secret_id text, credentials_json text)

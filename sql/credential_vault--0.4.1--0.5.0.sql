@@ -77,3 +77,8 @@ alter type credential_vault.credential_reference rename to vault_credential_refe
 alter type credential_vault.vault_credential_reference set schema public;
 alter type credential_vault.credential_version rename to vault_credential_version;
 alter type credential_vault.vault_credential_version set schema public;
+
+-- Issue 25: the secure read at raw Vault's speed. Retrieve reads Vault's row without running a
+-- statement (src/read.rs) and pins search_path itself around the statements it does run
+-- (src/spi.rs): the function's own SET clause, a GUC save and restore on every call, goes.
+alter function public.vault_retrieve_integration_credentials(text) reset search_path;

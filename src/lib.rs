@@ -11,6 +11,7 @@ mod hooks;
 mod jsonb;
 mod maintenance;
 mod operations;
+mod read;
 mod spi;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -26,8 +27,24 @@ pub extern "C-unwind" fn _PG_init() {
         pgrx::pg_sys::CacheRegisterRelcacheCallback(
             Some(forget_caches),
             pgrx::pg_sys::Datum::from(0),
-        )
+        );
+        pgrx::pg_sys::CacheRegisterSyscacheCallback(
+            pgrx::pg_sys::SysCacheIdentifier::PROCOID as i32,
+            Some(forget_functions),
+            pgrx::pg_sys::Datum::from(0),
+        );
     };
+}
+
+/// A function created, replaced or dropped: the direct read's entry point into Vault's decrypt
+/// function is resolved again.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn forget_functions(
+    _arg: pgrx::pg_sys::Datum,
+    _cache: std::ffi::c_int,
+    _hash: u32,
+) {
+    read::forget();
 }
 
 /// The per-backend caches of what the catalogs and the registrations say (the extension's owner,
@@ -39,6 +56,7 @@ unsafe extern "C-unwind" fn forget_caches(_arg: pgrx::pg_sys::Datum, _relation: 
     caller::forget_owner();
     operations::forget_vault();
     hooks::forget_registrations();
+    read::forget();
 }
 
 /// Runs an operation and raises its error, if any, as a PostgreSQL ERROR.

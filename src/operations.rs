@@ -9,14 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use credential_vault_contract::{VaultVersion, check_credentials, parse_expires_at, parse_id};
 use pgrx::prelude::*;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use crate::caller::{Caller, as_owner, from_pg, jwt_subject, to_pg};
 use crate::error::{Error, Result};
 use crate::hooks::notify_link;
 use crate::jsonb::Jsonb;
 use crate::spi::{read_row, read_rows, run, uuid_arg, write_row};
-use crate::{audit, raise_on_error};
+use crate::{audit, raise_on_error, read};
 
 /// A stored secret: its reference and when it was stored.
 pub type Stored = (Uuid, TimestampWithTimeZone);
@@ -63,20 +62,10 @@ pub fn retrieve(vault_secret_id: Option<&str>) -> Result<Jsonb> {
     let id = parse_id("vault_secret_id", vault_secret_id)?;
     as_owner(|| {
         require_vault()?;
-        let (integration, plaintext) = read_row(
-            "select c.integration_id, d.decrypted_secret::text \
-             from credential_vault.credentials c \
-             join vault.decrypted_secrets d on d.id = c.vault_secret_id \
-             where c.vault_secret_id = $1 and c.state = 'current'",
-            &[uuid_arg(id)],
-            |row| Ok((row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?)),
-        )?
-        .ok_or(Error::CredentialsNotFound)?;
-        let plaintext = Zeroizing::new(plaintext.unwrap_or_default());
+        let (integration, plaintext) = read::current(id)?.ok_or(Error::CredentialsNotFound)?;
         // Anything written around this extension (update_secret) must not reach the jsonb
         // parser, whose errors quote their input.
         check_credentials(Some(&plaintext)).map_err(|_| Error::StoredCredentialsCorrupt)?;
-        let integration = integration.map(from_pg).unwrap_or_default();
         audit::read(&caller, integration, id);
         Ok(Jsonb::parse_checked(&plaintext))
     })

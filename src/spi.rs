@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::rc::Rc;
 
 use pgrx::datum::DatumWithOid;
@@ -18,6 +19,50 @@ use uuid::Uuid;
 
 use crate::caller::to_pg;
 use crate::error::{Error, Result};
+
+/// The search_path every statement of the extension runs under. The RPC functions but retrieve
+/// set it themselves; retrieve runs no SQL on its fast path (`src/read.rs`), so it sets this
+/// only around the statements it does run.
+const PINNED_SEARCH_PATH: &CStr = c"pg_catalog, pg_temp";
+
+/// Runs `f` under [`PINNED_SEARCH_PATH`], as a function's `SET search_path` would, unless it is
+/// already in force: a caller's search_path must never resolve a name inside the extension.
+pub fn with_pinned_search_path<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // After a PostgreSQL error the transaction's abort restores it.
+            if !std::thread::panicking() {
+                // SAFETY: pops the nest level opened below.
+                unsafe { pg_sys::AtEOXact_GUC(true, self.0) }
+            }
+        }
+    }
+    // SAFETY: reads the current search_path setting, a NUL-terminated string or NULL.
+    let pinned = unsafe {
+        let current = pg_sys::namespace_search_path;
+        !current.is_null() && CStr::from_ptr(current) == PINNED_SEARCH_PATH
+    };
+    if pinned {
+        return f();
+    }
+    // SAFETY: what fmgr_security_definer does for a function's SET clause.
+    let _restore = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            PINNED_SEARCH_PATH.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        Restore(level)
+    };
+    f()
+}
 
 pub fn uuid_arg(id: Uuid) -> DatumWithOid<'static> {
     to_pg(id).into()
@@ -80,11 +125,13 @@ fn first_row<T>(
     map: impl FnOnce(SpiHeapTupleData) -> pgrx::spi::Result<T>,
     write: bool,
 ) -> Result<Option<T>> {
-    Spi::connect(|client| {
-        execute(client, sql, args, Some(1), write)?
-            .next()
-            .map(map)
-            .transpose()
+    with_pinned_search_path(|| {
+        Spi::connect(|client| {
+            execute(client, sql, args, Some(1), write)?
+                .next()
+                .map(map)
+                .transpose()
+        })
     })
     .map_err(|_| Error::StatementFailed)
 }
@@ -113,16 +160,20 @@ fn rows<T>(
     map: impl FnMut(SpiHeapTupleData) -> pgrx::spi::Result<T>,
     write: bool,
 ) -> Result<Vec<T>> {
-    Spi::connect(|client| {
-        execute(client, sql, args, None, write)?
-            .map(map)
-            .collect::<pgrx::spi::Result<Vec<T>>>()
+    with_pinned_search_path(|| {
+        Spi::connect(|client| {
+            execute(client, sql, args, None, write)?
+                .map(map)
+                .collect::<pgrx::spi::Result<Vec<T>>>()
+        })
     })
     .map_err(|_| Error::StatementFailed)
 }
 
 /// Runs a write for its effect.
 pub fn run(sql: &'static str, args: &[DatumWithOid]) -> Result<()> {
-    Spi::connect(|client| execute(client, sql, args, None, true).map(|_| ()))
-        .map_err(|_| Error::StatementFailed)
+    with_pinned_search_path(|| {
+        Spi::connect(|client| execute(client, sql, args, None, true).map(|_| ()))
+    })
+    .map_err(|_| Error::StatementFailed)
 }

@@ -102,7 +102,7 @@ fn run(args: &Args) -> Result<()> {
     let vault = std::env::var("CV_VAULT_KIND")
         .map_err(|_| "CV_VAULT_KIND is not set: run inside scripts/harness/with-cluster")?;
     let superuser = std::env::var("CV_SUPERUSER")?;
-    let pkglibdir = Command::new(PG_BIN.to_owned() + "pg_config")
+    let pkglibdir = Command::new(pg_bin("pg_config"))
         .arg("--pkglibdir")
         .output()?;
     let library =
@@ -313,7 +313,13 @@ fn revoke(superuser: &str, population: u32) -> Result<Vec<Value>> {
 }
 
 const AS_SERVICE: &str = "-c role=service_role";
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin/";
+/// The server's programs: those of scripts/harness/with-cluster's CV_PG_CONFIG (Debian's
+/// PostgreSQL 15 unless told otherwise), whose library directory holds the build measured.
+fn pg_bin(program: &str) -> std::path::PathBuf {
+    let config = std::env::var("CV_PG_CONFIG")
+        .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin/pg_config".to_owned());
+    Path::new(&config).with_file_name(program)
+}
 
 /// One pgbench run of script i: what it measured after the warm-up, and how many transactions
 /// each client ran (warm-up included).
@@ -327,7 +333,7 @@ fn pgbench(
     let _ = std::fs::remove_dir_all(&logs);
     std::fs::create_dir_all(&logs)?;
     let threads = clients.min(std::thread::available_parallelism()?.get() as u32);
-    let output = Command::new(PG_BIN.to_owned() + "pgbench")
+    let output = Command::new(pg_bin("pgbench"))
         .args([
             "-n",
             "-M",
@@ -574,7 +580,7 @@ fn grow(raw: bool, size: u32, part: usize, parts: usize) -> Result<Child> {
 }
 
 fn spawn_psql(user: &str, options: &str, sql: &str, vars: &[(&str, String)]) -> Result<Child> {
-    let mut command = Command::new(PG_BIN.to_owned() + "psql");
+    let mut command = Command::new(pg_bin("psql"));
     command.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", user]);
     for (name, value) in vars {
         command.arg("-v").arg(format!("{name}={value}"));

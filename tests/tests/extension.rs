@@ -193,6 +193,123 @@ async fn errors_raised_inside_the_extension_carry_no_rust_internals() {
     );
 }
 
+/// A retrieve reads Vault's row directly once its backend's first read, through
+/// `vault.decrypted_secrets`, agreed: on one connection every shape of credentials comes back as
+/// the view gives it, a version rotated away stays unreadable, a secret changed around the
+/// extension is refused without echo and a tampered ciphertext with Vault's own error, exactly
+/// as through the view.
+#[tokio::test]
+async fn the_direct_read_gives_what_vaults_view_gives() {
+    let db = TestDatabase::new().await;
+    let tenants = Tenants::create(&db.pool).await;
+    let many: serde_json::Map<String, serde_json::Value> = (0..64)
+        .map(|n| (format!("key_{n:02}"), format!("value {n}").into()))
+        .collect();
+    let shapes = [
+        credentials_json(&canary("direct")),
+        r#"{"zeta": "last", "alpha": "first", "mid": "dle"}"#.to_owned(),
+        r#"{"unicode": "caf\u00e9 \ud83d\udd11 日本 é", "escapes": "a\"b\\c\n\t\/"}"#.to_owned(),
+        serde_json::json!({"long": "x".repeat(60_000)}).to_string(),
+        serde_json::Value::Object(many).to_string(),
+        "  {\"spaced\" :  \"out\" }  ".to_owned(),
+    ];
+    let integrations = tenants
+        .add_integrations(&db.pool, shapes.len() as i64 + 3)
+        .await;
+    let mut references = Vec::new();
+    for (shape, integration) in shapes.iter().zip(&integrations) {
+        references.push(db.store(*integration, shape).await);
+    }
+    let mut session = sqlx::PgConnection::connect_with(&db.options())
+        .await
+        .unwrap();
+    let viewed = |reference: &str| {
+        sqlx::query_scalar::<_, String>(
+            "select decrypted_secret::jsonb::text from vault.decrypted_secrets where id = $1::uuid",
+        )
+        .bind(reference.to_owned())
+    };
+    // Twice over: the first read decides, every later one is direct.
+    for reference in references.iter().chain(&references) {
+        let retrieved = call_as(&mut session, &Caller::ServiceRole, RETRIEVE, &[reference])
+            .await
+            .unwrap();
+        let expected = viewed(reference).fetch_one(&db.pool).await.unwrap();
+        assert_eq!(retrieved, [expected], "{reference}");
+    }
+
+    let old = db
+        .store(
+            integrations[shapes.len()],
+            &credentials_json(&canary("old")),
+        )
+        .await;
+    call_as(
+        &mut session,
+        &Caller::ServiceRole,
+        ROTATE,
+        &[&old, &credentials_json(&canary("new"))],
+    )
+    .await
+    .unwrap();
+    let result = call_as(&mut session, &Caller::ServiceRole, RETRIEVE, &[&old]).await;
+    assert_catalogue_error(&result, Error::CredentialsNotFound, "a kept version");
+
+    let changed = db
+        .store(
+            integrations[shapes.len() + 1],
+            &credentials_json(&canary("changed")),
+        )
+        .await;
+    let garbage = canary("direct-garbage");
+    sqlx::query("select vault.update_secret($1::uuid, $2)")
+        .bind(&changed)
+        .bind(format!("not json {garbage}"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let result = call_as(&mut session, &Caller::ServiceRole, RETRIEVE, &[&changed]).await;
+    assert_catalogue_error(&result, Error::StoredCredentialsCorrupt, "changed around");
+    assert!(!error_text(&result).contains(&garbage));
+
+    let tampered = db
+        .store(
+            integrations[shapes.len() + 2],
+            &credentials_json(&canary("tampered")),
+        )
+        .await;
+    sqlx::query(
+        "update vault.secrets set secret = encode(set_byte(decode(secret, 'base64'), 0, \
+           get_byte(decode(secret, 'base64'), 0) # 1), 'base64') where id = $1::uuid",
+    )
+    .bind(&tampered)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let through_view = viewed(&tampered).fetch_one(&db.pool).await;
+    let direct = call_as(&mut session, &Caller::ServiceRole, RETRIEVE, &[&tampered]).await;
+    assert_ne!(
+        sqlstate(&through_view),
+        "",
+        "the view refuses the tampered row"
+    );
+    assert_eq!(sqlstate(&direct), sqlstate(&through_view));
+    assert_eq!(
+        direct
+            .unwrap_err()
+            .as_database_error()
+            .map(|e| e.message().to_owned()),
+        through_view
+            .unwrap_err()
+            .as_database_error()
+            .map(|e| e.message().to_owned())
+    );
+    assert!(
+        !server_log().contains("direct read disagrees"),
+        "a backend fell back to reading through the view"
+    );
+}
+
 #[tokio::test]
 async fn a_read_is_audited_in_the_server_log_through_a_rollback_and_stays_a_read() {
     let secret = canary("read-audit");
