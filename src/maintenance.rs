@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 
 use pgrx::datum::Interval;
 
-use crate::caller::{acting_role, as_owner, from_pg, jwt_subject, to_pg};
+use crate::caller::{acting_role, as_owner, from_pg, jwt_subject, require_service, to_pg};
 use crate::error::Error;
 use crate::hooks::notify_link;
 use crate::operations::{remove_secret, require_vault, require_writable};
@@ -25,6 +25,7 @@ COMMENT ON FUNCTION credential_vault.purge_integration(uuid) IS
 REVOKE ALL ON FUNCTION credential_vault.purge_integration(uuid) FROM PUBLIC;
 "#)]
 fn purge_integration(integration_id: pgrx::Uuid) -> i32 {
+    raise_on_error(|| require_service("purge"));
     raise_on_error(|| {
         require_writable()?;
         let integration = from_pg(integration_id);
@@ -74,6 +75,7 @@ fn health_report(
         name!(repaired, bool),
     ),
 > {
+    raise_on_error(|| require_service("check the health of"));
     raise_on_error(|| {
         if repair {
             require_writable()?;
@@ -125,6 +127,7 @@ COMMENT ON FUNCTION credential_vault.set_recovery_window(interval) IS
 REVOKE ALL ON FUNCTION credential_vault.set_recovery_window(interval) FROM PUBLIC;
 "#)]
 fn set_recovery_window(recovery_window: Option<Interval>) {
+    raise_on_error(|| require_service("set the recovery window of"));
     raise_on_error(|| {
         let recovery_window = recovery_window.ok_or(Error::NullArgument("recovery_window"))?;
         require_writable()?;
@@ -153,6 +156,7 @@ COMMENT ON FUNCTION credential_vault.purge_expired() IS
 REVOKE ALL ON FUNCTION credential_vault.purge_expired() FROM PUBLIC;
 "#)]
 fn purge_expired() -> i32 {
+    raise_on_error(|| require_service("purge"));
     raise_on_error(|| {
         require_writable()?;
         let role = acting_role();
@@ -199,6 +203,7 @@ fn revoke_integration_credentials(
         name!(state, String),
     ),
 > {
+    raise_on_error(|| require_service("revoke"));
     raise_on_error(|| {
         require_writable()?;
         let ids: Vec<pgrx::Uuid> = integration_ids.into_iter().flatten().collect();
@@ -273,6 +278,7 @@ fn rotation_report(
         name!(reason, String),
     ),
 > {
+    raise_on_error(|| require_service("report on"));
     raise_on_error(|| {
         let due = as_owner(|| {
             read_rows(

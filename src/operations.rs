@@ -60,6 +60,7 @@ pub fn store(
 pub fn retrieve(vault_secret_id: Option<&str>) -> Result<Jsonb> {
     let caller = Caller::current();
     caller.require("retrieve", false)?;
+    audit::require_read_audited()?;
     let id = parse_id("vault_secret_id", vault_secret_id)?;
     as_owner(|| {
         require_vault()?;

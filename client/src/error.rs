@@ -158,9 +158,8 @@ impl From<ContractError> for VaultError {
             IntegrationNotFound | CredentialsNotFound => VaultError::NotFound,
             ConcurrentChange => VaultError::Conflict,
             VaultMissing | VaultUnsupported(_) | SchemaOutdated | VaultRoundTripFailed
-            | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted | ReadOnly => {
-                VaultError::Misconfigured
-            }
+            | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted | ReadOnly
+            | ReadNotAudited => VaultError::Misconfigured,
             StoredCredentialsCorrupt
             | InvalidLinkHook
             | InvalidAuthorizer
