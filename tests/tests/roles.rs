@@ -231,8 +231,6 @@ async fn every_function_decides_by_the_calling_role_whatever_the_grants() {
         Ok(name) => TestDatabase::existing(&name).await,
         Err(_) => TestDatabase::new().await,
     };
-    let t = Tenants::create(&db.pool).await;
-    let f = fixture(&db, &t).await;
     sqlx::raw_sql(
         "grant execute on all functions in schema public, credential_vault
            to anon, authenticated, service_role",
@@ -240,6 +238,8 @@ async fn every_function_decides_by_the_calling_role_whatever_the_grants() {
     .execute(&db.pool)
     .await
     .unwrap();
+    let t = Tenants::create(&db.pool).await;
+    let f = fixture(&db, &t).await;
     let functions: Vec<(String, String, Vec<String>, Vec<String>)> =
         sqlx::query_as(FUNCTIONS).fetch_all(&db.pool).await.unwrap();
     assert!(
