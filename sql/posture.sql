@@ -55,6 +55,22 @@ begin
     recommendation := 'send credentials only as bind parameters; set log_min_error_statement = panic on servers where that cannot be guaranteed';
     return next;
 
+    -- The read audit is a LOG line: PostgreSQL writes LOG lines only while log_min_messages is
+    -- at most error. Supabase's self-hosted compose starts the server with fatal.
+    setting := 'log_min_messages';
+    current_value := current_setting(setting);
+    at_risk := current_value in ('fatal', 'panic');
+    why := 'plaintext reads are audited as LOG lines, which the server drops at fatal or panic; retrieve then refuses with read_not_audited (unless credential_vault.allow_unaudited_reads is on)';
+    recommendation := 'start the server with log_min_messages = warning: remove -c log_min_messages=fatal from the command: line of the db service in Supabase''s docker-compose.yml (ALTER SYSTEM cannot override a command-line option), then restart';
+    return next;
+
+    setting := 'credential_vault.allow_unaudited_reads';
+    current_value := coalesce(current_setting(setting, true), 'off');
+    at_risk := current_value = 'on';
+    why := 'a superuser allowed retrieve to return plaintext that the server log does not record';
+    recommendation := 'set credential_vault.allow_unaudited_reads = off once log_min_messages is at most error';
+    return next;
+
     setting := 'auto_explain';
     current_value := coalesce(current_setting('auto_explain.log_min_duration', true), 'not loaded')
         || case when current_setting('auto_explain.log_nested_statements', true) = 'on' then ', nested statements' else '' end;

@@ -56,14 +56,17 @@ impl Caller {
         match self.access {
             Access::Service => Ok(()),
             Access::User if users_allowed => Ok(()),
-            _ => {
-                log_server_only(&format!(
-                    "credential_vault: denied {action} to role {}",
-                    self.role
-                ));
-                Err(Error::RoleNotAllowed(action))
-            }
+            _ => Err(self.refuse(action)),
         }
+    }
+
+    /// Logs the denial on the server only and returns the error the caller gets.
+    fn refuse(&self, action: &'static str) -> Error {
+        log_server_only(&format!(
+            "credential_vault: denied {action} to role {}",
+            self.role
+        ));
+        Error::RoleNotAllowed(action)
     }
 
     /// Asks the registered authorizer whether an `authenticated` caller may manage the
@@ -107,6 +110,26 @@ impl Caller {
             ));
             Err(not_found)
         }
+    }
+}
+
+/// Fails unless the calling role is a superuser or has `service_role`'s privileges (service_role
+/// itself, or a role that inherits it: Supabase's `postgres`, which applies the migrations and
+/// owns the app's functions), whatever EXECUTE grants exist: for what destroys, purges, changes
+/// the window or the registrations, or reports across tenants. Inside a SECURITY DEFINER
+/// function (the app's "integration deleted" trigger) the calling role is that function's owner.
+pub fn require_service(action: &'static str) -> Result<()> {
+    // SAFETY: catalog lookups on the current user id; missing_ok for plain PostgreSQL.
+    let allowed = unsafe {
+        let user = pg_sys::GetUserId();
+        let service_role = pg_sys::get_role_oid(c"service_role".as_ptr(), true);
+        pg_sys::superuser_arg(user)
+            || (service_role != pg_sys::InvalidOid && pg_sys::has_privs_of_role(user, service_role))
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Caller::current().refuse(action))
     }
 }
 

@@ -18,7 +18,7 @@ use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use uuid::Uuid;
 
-use crate::caller::{as_owner, as_role, to_pg};
+use crate::caller::{as_owner, as_role, require_service, to_pg};
 use crate::error::{Error, Result};
 use crate::spi::{read_row, run};
 
@@ -32,6 +32,7 @@ COMMENT ON FUNCTION credential_vault.set_authorizer(regprocedure) IS
 REVOKE ALL ON FUNCTION credential_vault.set_authorizer(regprocedure) FROM PUBLIC;
 "#)]
 fn set_authorizer(authorizer: Option<pg_sys::Oid>) {
+    crate::raise_on_error(|| require_service("register the authorizer of"));
     crate::raise_on_error(|| {
         let authorizer = authorizer.ok_or(Error::NullArgument("authorizer"))?;
         as_owner(|| {
@@ -56,6 +57,7 @@ COMMENT ON FUNCTION credential_vault.set_link_hook(regprocedure) IS
 REVOKE ALL ON FUNCTION credential_vault.set_link_hook(regprocedure) FROM PUBLIC;
 "#)]
 fn set_link_hook(hook: Option<pg_sys::Oid>) {
+    crate::raise_on_error(|| require_service("register the link hook of"));
     crate::raise_on_error(|| {
         let hook = hook.ok_or(Error::NullArgument("hook"))?;
         // SAFETY: the current user id of this backend.

@@ -22,6 +22,7 @@ mod spi;
 pub extern "C-unwind" fn _PG_init() {
     // SAFETY: a backend is single-threaded, and this runs when the library is loaded.
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    audit::define_settings();
     // SAFETY: registers a callback that only resets this backend's caches.
     unsafe {
         pgrx::pg_sys::CacheRegisterRelcacheCallback(

@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 
 use pgrx::datum::Interval;
 
-use crate::caller::{acting_role, as_owner, from_pg, jwt_subject, to_pg};
+use crate::caller::{acting_role, as_owner, from_pg, jwt_subject, require_service, to_pg};
 use crate::error::Result;
 use crate::hooks::notify_link;
 use credential_vault_contract::{
@@ -29,6 +29,7 @@ COMMENT ON FUNCTION credential_vault.purge_integration(uuid) IS
 REVOKE ALL ON FUNCTION credential_vault.purge_integration(uuid) FROM PUBLIC;
 "#)]
 fn purge_integration(integration_id: pgrx::Uuid) -> i32 {
+    raise_on_error(|| require_service("purge"));
     raise_on_error(|| {
         require_writable()?;
         let integration = from_pg(integration_id);
@@ -67,6 +68,7 @@ COMMENT ON FUNCTION credential_vault.delete_integration_credentials(uuid) IS
 REVOKE ALL ON FUNCTION credential_vault.delete_integration_credentials(uuid) FROM PUBLIC;
 "#)]
 fn delete_integration_credentials(integration_id: pgrx::Uuid) -> i32 {
+    raise_on_error(|| require_service("delete"));
     raise_on_error(|| {
         require_writable()?;
         let integration = from_pg(integration_id);
@@ -111,6 +113,7 @@ fn health_report(
         name!(repaired, bool),
     ),
 > {
+    raise_on_error(|| require_service("check the health of"));
     raise_on_error(|| {
         if repair {
             require_writable()?;
@@ -162,6 +165,7 @@ COMMENT ON FUNCTION credential_vault.set_recovery_window(interval) IS
 REVOKE ALL ON FUNCTION credential_vault.set_recovery_window(interval) FROM PUBLIC;
 "#)]
 fn set_recovery_window(recovery_window: Option<Interval>) {
+    raise_on_error(|| require_service("set the recovery window of"));
     raise_on_error(|| {
         check_recovery_window(recovery_window.map(contract_interval))?;
         require_writable()?;
@@ -189,6 +193,7 @@ COMMENT ON FUNCTION credential_vault.set_max_kept_versions(integer) IS
 REVOKE ALL ON FUNCTION credential_vault.set_max_kept_versions(integer) FROM PUBLIC;
 "#)]
 fn set_max_kept_versions(max_kept_versions: Option<i32>) {
+    raise_on_error(|| require_service("set the kept versions of"));
     raise_on_error(|| {
         let most = check_max_kept_versions(max_kept_versions)?;
         require_writable()?;
@@ -237,6 +242,7 @@ COMMENT ON FUNCTION credential_vault.purge_expired() IS
 REVOKE ALL ON FUNCTION credential_vault.purge_expired() FROM PUBLIC;
 "#)]
 fn purge_expired() -> i32 {
+    raise_on_error(|| require_service("purge"));
     raise_on_error(|| {
         require_writable()?;
         let role = acting_role();
@@ -283,6 +289,7 @@ fn revoke_integration_credentials(
         name!(state, String),
     ),
 > {
+    raise_on_error(|| require_service("revoke"));
     raise_on_error(|| {
         require_writable()?;
         let ids: Vec<pgrx::Uuid> = integration_ids.into_iter().flatten().collect();
@@ -368,6 +375,7 @@ fn rotation_report(
         name!(reason, String),
     ),
 > {
+    raise_on_error(|| require_service("report on"));
     raise_on_error(|| {
         check_report_interval("older_than", older_than.map(contract_interval))?;
         check_report_interval("expiring_within", expiring_within.map(contract_interval))?;

@@ -59,6 +59,7 @@ pub fn store(
 pub fn retrieve(vault_secret_id: Option<&str>) -> Result<Jsonb> {
     let caller = Caller::current();
     caller.require("retrieve", false)?;
+    audit::require_read_audited()?;
     let id = parse_id("vault_secret_id", vault_secret_id)?;
     as_owner(|| {
         require_vault()?;
@@ -704,6 +705,7 @@ mod tests {
              grant usage on sequence public.link_calls_n_seq to link_registrar;
              create function public.record_link(uuid, uuid, boolean) returns void language sql set search_path = pg_catalog, pg_temp
                as 'insert into public.link_calls (integration, id, linked, called_as) values ($1, $2, $3, current_user)';
+             grant service_role to link_registrar;
              set local role link_registrar;
              select credential_vault.set_link_hook('public.record_link(uuid,uuid,boolean)');
              reset role;",

@@ -198,9 +198,8 @@ impl From<ContractError> for VaultError {
             CredentialsNotFound => VaultError::CredentialsNotFound,
             ConcurrentChange => VaultError::Conflict,
             VaultMissing | VaultUnsupported(_) | SchemaOutdated | VaultRoundTripFailed
-            | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted | ReadOnly => {
-                VaultError::Misconfigured
-            }
+            | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted | ReadOnly
+            | ReadNotAudited => VaultError::Misconfigured,
             StoredCredentialsCorrupt
             | InvalidLinkHook
             | InvalidAuthorizer

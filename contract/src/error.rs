@@ -105,12 +105,18 @@ pub enum Error {
     NoStrongRandom,
     #[error("credential_vault could not complete an internal statement")]
     StatementFailed,
+    /// The server would drop the read audit's LOG line (`log_min_messages` is `fatal` or
+    /// `panic`): a plaintext read is refused rather than left unrecorded.
+    #[error(
+        "log_min_messages is above log, so this plaintext read would not be audited; nothing was read"
+    )]
+    ReadNotAudited,
 }
 
 impl Error {
     /// Every variant once, parameters shown as README's table shows them. A client's
     /// [`Error::from_server`] gives these values back.
-    pub const CATALOGUE: [Error; 37] = {
+    pub const CATALOGUE: [Error; 38] = {
         use Error::*;
         [
             NullArgument("<argument>"),
@@ -150,6 +156,7 @@ impl Error {
             CallbackWithoutSearchPath,
             NoStrongRandom,
             StatementFailed,
+            ReadNotAudited,
         ]
     };
 
@@ -196,6 +203,7 @@ impl Error {
             CallbackWithoutSearchPath => "callback_without_search_path",
             NoStrongRandom => "no_strong_random",
             StatementFailed => "statement_failed",
+            ReadNotAudited => "read_not_audited",
         }
     }
 
@@ -229,7 +237,7 @@ impl Error {
             IntegrationNotFound | CredentialsNotFound => "PT404",
             ConcurrentChange => "PT409",
             VaultMissing | VaultUnsupported(_) | SchemaOutdated | VaultRoundTripFailed
-            | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted => "55000",
+            | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted | ReadNotAudited => "55000",
             StoredCredentialsCorrupt => "XX001",
             ReadOnly => "25006",
             NoStrongRandom => "58000",
@@ -276,6 +284,9 @@ impl Error {
             }
             LinkHookNotPermitted => Some(
                 "grant that role EXECUTE on the hook, or register it again as a role that holds it",
+            ),
+            ReadNotAudited => Some(
+                "start the server with log_min_messages = warning: Supabase's docker-compose.yml sets -c log_min_messages=fatal on the db service's command: line, so remove that option there (ALTER SYSTEM cannot override it) and restart; or have a superuser set credential_vault.allow_unaudited_reads = on to read without the audit",
             ),
             CallbackWithoutSearchPath => {
                 Some("alter function ... set search_path = pg_catalog, pg_temp; then register it")

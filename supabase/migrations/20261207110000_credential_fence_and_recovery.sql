@@ -23,8 +23,8 @@ $$;
 comment on function private.purge_deleted_integration_credentials() is
   'After an integration is deleted: its current credentials become kept deleted versions for the recovery window (credential_vault.delete_integration_credentials).';
 
--- The revokes are service_role's (and superusers'): EXECUTE says so, and so does the body, which
--- runs as postgres and so asks about the role that called it.
+-- The revokes are service_role's (and superusers'): EXECUTE says so, and so does the body
+-- (private.require_api_role, from 20261207100000), whatever the grants.
 create or replace function public.revoke_organization_credentials(organization_id uuid)
 returns table (integration_id uuid, organization uuid, integration_provider text,
                versions_destroyed integer, admins_to_notify uuid[])
@@ -32,12 +32,7 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if not pg_catalog.pg_has_role(
-           coalesce(nullif(pg_catalog.current_setting('role'), 'none'), session_user)::name,
-           'service_role', 'usage') then
-    raise exception using errcode = 'insufficient_privilege',
-      message = 'permission denied: only service_role may revoke credentials';
-  end if;
+  perform private.require_api_role('revoke', false);
   -- The fence first (an empty revoke takes it), then the integrations, chosen by a statement
   -- that starts under it: no credential can be written until this transaction ends.
   perform credential_vault.revoke_integration_credentials('{}'::uuid[]);
@@ -56,12 +51,7 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if not pg_catalog.pg_has_role(
-           coalesce(nullif(pg_catalog.current_setting('role'), 'none'), session_user)::name,
-           'service_role', 'usage') then
-    raise exception using errcode = 'insufficient_privilege',
-      message = 'permission denied: only service_role may revoke credentials';
-  end if;
+  perform private.require_api_role('revoke', false);
   perform credential_vault.revoke_integration_credentials('{}'::uuid[]);
   return query select * from private.revoke_integrations(array(
     select i.id from public.organization_integrations i
@@ -79,6 +69,7 @@ language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+  perform private.require_api_role('report on', true);
   -- Anyone but the organization's admins gets no rows, decided once, before anything is read.
   if not private.is_organization_admin(organization_rotation_report.organization_id) then
     return;

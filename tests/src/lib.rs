@@ -182,6 +182,20 @@ impl TestDatabase {
         TestDatabase { name, pool }
     }
 
+    /// The harness cluster's existing database `name` (a restored one, say), not a clone.
+    pub async fn existing(name: &str) -> TestDatabase {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(superuser_options(name))
+            .await
+            .expect("connect to the existing database");
+        TestDatabase {
+            name: name.to_owned(),
+            pool,
+        }
+    }
+
     pub fn options(&self) -> PgConnectOptions {
         superuser_options(&self.name)
     }
