@@ -247,7 +247,8 @@ impl Error {
 
     /// The HTTP status Supabase's API gateway (PostgREST) answers this error with: PTxyz is
     /// xyz, 42501 is 401 for the anonymous role and 403 for a signed-in one, class 22 is 400,
-    /// and everything this catalogue uses besides is 500.
+    /// 25006 (a write on a read replica) is 405, and everything this catalogue uses besides is
+    /// 500.
     pub fn http_status(self, anonymous: bool) -> u16 {
         let sqlstate = self.sqlstate();
         if let Some(status) = sqlstate.strip_prefix("PT") {
@@ -256,6 +257,7 @@ impl Error {
         match sqlstate {
             "42501" if anonymous => 401,
             "42501" => 403,
+            "25006" => 405,
             _ if sqlstate.starts_with("22") => 400,
             _ => 500,
         }
@@ -388,6 +390,7 @@ mod tests {
         assert_eq!(Error::RoleNotAllowed("store").http_status(false), 403);
         assert_eq!(Error::EmptyValue.http_status(false), 400);
         assert_eq!(Error::VaultMissing.http_status(false), 500);
+        assert_eq!(Error::ReadOnly.http_status(false), 405);
     }
 
     #[test]

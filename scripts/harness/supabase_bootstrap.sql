@@ -1,5 +1,5 @@
--- The database-side parts of a Supabase project that the tests rely on
--- (../shared/reference/supabase-platform.md and supabase-image.md): the auth helpers, the
+-- The database-side parts of a Supabase project that the tests rely on (as Supabase's
+-- supabase/postgres image and its auth service set them up): the auth helpers, the
 -- extensions schema with pgcrypto (where the server has it), pgTAP, and Supabase's default
 -- grants on schema public.
 -- Run once per database by scripts/harness/with-cluster, as the superuser supabase_admin, after

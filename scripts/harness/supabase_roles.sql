@@ -1,4 +1,4 @@
--- The cluster-wide roles of a Supabase database (../shared/reference/supabase-image.md, "Roles"),
+-- The cluster-wide roles of a Supabase database (those of Supabase's supabase/postgres image),
 -- run once per throwaway cluster as the bootstrap superuser supabase_admin. Roles are not part of
 -- a database dump, so a cluster that a dump is restored into is given the same ones first.
 -- Each role is created only when missing: pgrx's test cluster has its own bootstrap postgres.

@@ -1,5 +1,5 @@
--- What the Supabase image's after-create script for Vault grants (../shared/reference/
--- supabase-image.md, "Vault in the image"): postgres with grant option, service_role without;
+-- What the Supabase image's after-create script for Vault grants (supabase/postgres, its
+-- extension-custom-scripts/supabase_vault): postgres with grant option, service_role without;
 -- anon and authenticated get nothing, and nobody gets INSERT, UPDATE or TRIGGER. Applied by the
 -- harness as supabase_admin after Vault is created, whether the real supabase_vault or the stand-in.
 

@@ -2,7 +2,8 @@
 -- only: never part of what the credential_vault extension installs. The test harness uses a real
 -- supabase_vault instead whenever the server has one.
 --
--- It keeps the contract in /work/shared/reference/supabase-vault.md: the same schema, table,
+-- It keeps the contract of supabase_vault 0.3.1 (read from its source, supabase/vault at tag
+-- v0.3.1; tests/pgtap/vault_contract.sql proves each point and names each hazard): the same schema, table,
 -- index, view, function names, signatures, defaults, owner and privileges, the same SQLSTATEs and
 -- messages, and hazards 1-6 reproduced ON PURPOSE, so that tests catch code that falls into them.
 -- Encryption is real authenticated encryption (deterministic AEAD, SIV style) built from

@@ -1,4 +1,4 @@
--- The Supabase Vault 0.3.x contract the project builds on (/work/shared/reference/supabase-vault.md):
+-- The Supabase Vault 0.3.x contract the project builds on (read from supabase/vault at tag v0.3.1):
 -- objects, owner, privileges, SQLSTATEs, real encryption and hazards 1, 2, 4, 5 and 6 (hazard 3,
 -- the server log, depends on how callers pass secrets, not on Vault, so it is not tested here).
 -- Runs unchanged against the test stand-in (scripts/harness/vault_standin.sql) and against a real
