@@ -4,11 +4,14 @@
 //! up in the caller's temporary schema first would run them. This suite names no function it
 //! attacks: it finds every SECURITY DEFINER function and registered callback in the database,
 //! shadows every type, relation and function name it could reach, and calls every API function
-//! and every table with row level security, from a login in `authenticated` and one in
-//! `service_role`.
+//! (the lifecycle's versions, restore, destroy and revokes included) and every table with row
+//! level security, from a login in `authenticated` and one in `service_role`, and every
+//! administration function of the lifecycle from a login in `postgres` (the app's migrations).
 //! Run with `scripts/harness/with-cluster -- cargo test -p credential-vault-tests --test hijack`.
 
-use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
+use credential_vault_tests::api::{
+    DELETE, DESTROY, LIST, RESTORE, RETRIEVE, ROTATE, STORE, VERSIONS,
+};
 use credential_vault_tests::{
     Caller, Tenants, TestDatabase, call_as, canary, create_integration, credentials_json,
     report_figure, sqlstate,
@@ -115,10 +118,42 @@ async fn unsafe_paths(db: &TestDatabase) -> Vec<String> {
     .expect("list the definer functions")
 }
 
-/// Every call a caller can make: the five API functions through a store, rotate and delete,
-/// a read of every table with row level security, and an integration inserted, given
-/// credentials and deleted (which fires the app's triggers and the purge). Each answer
-/// normalized to what must not change: the SQLSTATE, and the row counts and values.
+/// Who makes the calls: an API role, impersonated as the gateway does, or the session's own
+/// login (a member of `postgres`, as the app's migrations and the SQL editor are).
+enum Calling {
+    As(Caller),
+    Own,
+}
+
+/// `sql` with text arguments in a transaction of its own, committed when it succeeded, made as
+/// `calling`; the first column of every row.
+async fn call(
+    session: &mut PgConnection,
+    calling: &Calling,
+    sql: &str,
+    args: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
+    match calling {
+        Calling::As(caller) => call_as(session, caller, sql, args).await,
+        Calling::Own => {
+            use sqlx::Row;
+            let mut tx = session.begin().await?;
+            let query = args.iter().fold(sqlx::query(sql), |q, arg| q.bind(*arg));
+            let rows = query.fetch_all(&mut *tx).await;
+            if rows.is_ok() {
+                tx.commit().await?;
+            }
+            Ok(rows?.iter().map(|row| row.get(0)).collect())
+        }
+    }
+}
+
+/// Every call a caller can make: the API functions through a store, rotate, versions listing,
+/// restore (a multi-step write: the current version retired, the kept one made current),
+/// destroy and delete, a read of every table with row level security, an integration inserted,
+/// given credentials and deleted (which fires the app's triggers, and so the extension's
+/// delete_integration_credentials), and the revokes of the extension and of the app. Each
+/// answer normalized to what must not change: the SQLSTATE, and the row counts and values.
 async fn every_call(
     db: &TestDatabase,
     session: &mut PgConnection,
@@ -144,7 +179,19 @@ async fn every_call(
     }
     let rotated = call_as(session, caller, ROTATE, &[&reference, &body]).await;
     answers.push(answer("rotate", &rotated));
-    let current = rotated.map(|rows| rows[0].clone()).unwrap_or(reference);
+    let rotated = rotated.map(|rows| rows[0].clone()).unwrap_or_default();
+    answers.push(answer(
+        "versions",
+        &call_as(session, caller, VERSIONS, &[&integration]).await,
+    ));
+    // The first version back; the rotated one becomes a kept version, which destroy then takes.
+    let restored = call_as(session, caller, RESTORE, &[&reference]).await;
+    answers.push(answer("restore", &restored));
+    let current = restored.map_or(rotated.clone(), |rows| rows[0].clone());
+    answers.push(answer(
+        "destroy",
+        &call_as(session, caller, DESTROY, &[&rotated]).await,
+    ));
     answers.push(answer(
         "delete",
         &call_as(session, caller, DELETE, &[&current]).await,
@@ -207,6 +254,116 @@ async fn every_call(
             )
             .await,
         ));
+        // What its deletion kept for the window.
+        answers.push(answer(
+            "revoke its credentials",
+            &call_as(
+                session,
+                caller,
+                "select state from credential_vault.revoke_integration_credentials(
+                   array[$1::pg_catalog.uuid])",
+                &[added],
+            )
+            .await,
+        ));
+    }
+    let stored = call_as(session, caller, STORE, &[&integration, &body]).await;
+    answers.push(answer("store again", &stored));
+    answers.push(answer(
+        "revoke the organization's credentials",
+        &call_as(
+            session,
+            caller,
+            "select r.versions_destroyed::pg_catalog.text
+             from public.organization_integrations i,
+                  public.revoke_organization_credentials(i.organization_id) r
+             where i.id = $1::pg_catalog.uuid",
+            &[&integration],
+        )
+        .await,
+    ));
+    answers
+}
+
+/// Every administration function of the lifecycle, as the app's migrations call them, on
+/// `integration`, given a current and a kept version first: the recovery window and the bound
+/// on kept versions set (each audited) and one refused, the rotation report, the integration's
+/// deletion (its current version kept), the revoke, the purges and the health report.
+async fn every_admin_call(
+    db: &TestDatabase,
+    session: &mut PgConnection,
+    integration: Uuid,
+) -> Vec<String> {
+    let own = &Calling::Own;
+    let body = credentials_json(&canary("hijack admin"));
+    let first = db.store(integration, &body).await;
+    db.call(&Caller::ServiceRole, ROTATE, &[&first, &body])
+        .await
+        .unwrap();
+    let integration = integration.to_string();
+    let mut answers = Vec::new();
+    for (label, sql, args) in [
+        (
+            "set_recovery_window",
+            "select credential_vault.set_recovery_window('8 days')::pg_catalog.text",
+            vec![],
+        ),
+        (
+            "set_recovery_window back",
+            "select credential_vault.set_recovery_window('7 days')::pg_catalog.text",
+            vec![],
+        ),
+        (
+            "set_recovery_window in months",
+            "select credential_vault.set_recovery_window('1 mon')::pg_catalog.text",
+            vec![],
+        ),
+        (
+            "set_max_kept_versions",
+            "select credential_vault.set_max_kept_versions(50)::pg_catalog.text",
+            vec![],
+        ),
+        (
+            "set_max_kept_versions back",
+            "select credential_vault.set_max_kept_versions(100)::pg_catalog.text",
+            vec![],
+        ),
+        (
+            "rotation_report",
+            "select reason from credential_vault.rotation_report(
+               '0 days', '0 days', array[$1::pg_catalog.uuid])",
+            vec![integration.as_str()],
+        ),
+        (
+            "delete_integration_credentials",
+            "select credential_vault.delete_integration_credentials($1::pg_catalog.uuid)::pg_catalog.text",
+            vec![integration.as_str()],
+        ),
+        (
+            "purge_expired",
+            "select credential_vault.purge_expired()::pg_catalog.text",
+            vec![],
+        ),
+        (
+            "health_report",
+            "select problem from credential_vault.health_report()",
+            vec![],
+        ),
+        (
+            "revoke_integration_credentials",
+            "select state from credential_vault.revoke_integration_credentials(
+               array[$1::pg_catalog.uuid])",
+            vec![integration.as_str()],
+        ),
+        (
+            "purge_integration",
+            "select credential_vault.purge_integration($1::pg_catalog.uuid)::pg_catalog.text",
+            vec![integration.as_str()],
+        ),
+    ] {
+        let result = call(session, own, sql, &args).await;
+        let rows = result.as_deref().unwrap_or_default().join(" ");
+        answers.push(format!("{}: {rows}", answer(label, &result)));
     }
     answers
 }
@@ -240,17 +397,46 @@ async fn temporary_objects_named_like_what_definer_code_reaches_never_run() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
 
-    for (role, caller) in [
-        ("authenticated", &t.admin),
-        ("service_role", &Caller::ServiceRole),
+    for (role, calling) in [
+        ("authenticated", Calling::As(t.admin.clone())),
+        ("service_role", Calling::As(Caller::ServiceRole)),
+        ("postgres", Calling::Own),
     ] {
-        let integration = if role == "authenticated" {
-            t.integration
+        // Each run on an integration of its own, both made before either runs: the versions
+        // listing counts what a run left, the reads of the app's tables what exists.
+        let [for_plain, for_attacker] = if role == "authenticated" {
+            let made = t.add_integrations(&db.pool, 2).await;
+            [made[0], made[1]]
         } else {
-            create_integration(&db.pool).await
+            [
+                create_integration(&db.pool).await,
+                create_integration(&db.pool).await,
+            ]
+        };
+        let calls = async |session: &mut PgConnection, integration: Uuid| match &calling {
+            Calling::As(caller) => every_call(&db, session, caller, integration).await,
+            Calling::Own => every_admin_call(&db, session, integration).await,
         };
         let mut plain = login_in(&db, role).await;
-        let expected = every_call(&db, &mut plain, caller, integration).await;
+        let expected = calls(&mut plain, for_plain).await;
+        // The calls reach the functions' bodies: refused are only what the role matrix denies
+        // and the window in months.
+        let refused: Vec<&str> = expected
+            .iter()
+            .filter(|answer| !answer.contains(": ok "))
+            .map(|answer| answer.split(':').next().unwrap())
+            .collect();
+        let denied: &[&str] = match role {
+            "authenticated" => &[
+                "retrieve",
+                "destroy",
+                "revoke its credentials",
+                "revoke the organization's credentials",
+            ],
+            "service_role" => &[],
+            _ => &["set_recovery_window in months"],
+        };
+        assert_eq!(refused, denied, "{role}: {expected:?}");
 
         let mut attacker = login_in(&db, role).await;
         sqlx::raw_sql(SHADOW_EVERYTHING)
@@ -274,9 +460,9 @@ async fn temporary_objects_named_like_what_definer_code_reaches_never_run() {
         .execute(&db.pool)
         .await
         .unwrap();
-        let control = call_as(
+        let control = call(
             &mut attacker,
-            caller,
+            &calling,
             "select public.hijack_control()::pg_catalog.text",
             &[],
         )
@@ -289,7 +475,7 @@ async fn temporary_objects_named_like_what_definer_code_reaches_never_run() {
             .await
             .unwrap();
 
-        let answers = every_call(&db, &mut attacker, caller, integration).await;
+        let answers = calls(&mut attacker, for_attacker).await;
         assert_eq!(
             hijacks(&mut attacker).await - caught,
             0,

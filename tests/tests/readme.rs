@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
+use credential_vault_tests::api::{
+    DELETE, DESTROY, LIST, RESTORE, RETRIEVE, ROTATE, STORE, VERSIONS,
+};
 use credential_vault_tests::{
     Caller, Tenants, TestDatabase, canary, credentials_json, sqlstate, workspace_dir,
 };
@@ -101,10 +103,10 @@ async fn readme_role_matrix_is_what_each_caller_gets() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
     let readme = readme();
-    let rows = table(
-        &readme,
-        "| caller | store | rotate | delete | list | retrieve |",
-    );
+    let columns = [
+        "store", "rotate", "delete", "list", "retrieve", "versions", "restore", "destroy", "revoke",
+    ];
+    let rows = table(&readme, &format!("| caller | {} |", columns.join(" | ")));
     assert_eq!(rows.len(), 4, "README's role matrix has four rows");
     let body = credentials_json(&canary("matrix"));
     let mut cells = 0;
@@ -123,13 +125,17 @@ async fn readme_role_matrix_is_what_each_caller_gets() {
             panic!("README's role matrix has an unknown caller: {label}")
         };
         for caller in &callers {
-            for (column, expected) in ["store", "rotate", "delete", "list", "retrieve"]
-                .into_iter()
-                .zip(&row[1..])
-            {
-                // Each cell on an integration of its own, with credentials where the call needs them.
+            assert_eq!(row.len(), columns.len() + 1, "{label}: a cell per column");
+            for (column, expected) in columns.into_iter().zip(&row[1..]) {
+                // Each cell on an integration of its own, with a current version and a kept one
+                // (the restore's) where the call needs them.
                 let integration = t.add_integrations(&db.pool, 1).await[0];
-                let reference = db.store(integration, &body).await;
+                let kept = db.store(integration, &body).await;
+                let reference = db
+                    .call(&Caller::ServiceRole, ROTATE, &[&kept, &body])
+                    .await
+                    .unwrap()
+                    .remove(0);
                 let fresh = t.add_integrations(&db.pool, 1).await[0].to_string();
                 let integration = integration.to_string();
                 let (sql, args) = match column {
@@ -137,7 +143,16 @@ async fn readme_role_matrix_is_what_each_caller_gets() {
                     "rotate" => (ROTATE, vec![reference.as_str(), body.as_str()]),
                     "delete" => (DELETE, vec![reference.as_str()]),
                     "list" => (LIST, vec![integration.as_str()]),
-                    _ => (RETRIEVE, vec![reference.as_str()]),
+                    "retrieve" => (RETRIEVE, vec![reference.as_str()]),
+                    "versions" => (VERSIONS, vec![integration.as_str()]),
+                    "restore" => (RESTORE, vec![kept.as_str()]),
+                    "destroy" => (DESTROY, vec![reference.as_str()]),
+                    _ => (
+                        "select count(*)::pg_catalog.text
+                         from credential_vault.revoke_integration_credentials(
+                           array[$1::pg_catalog.uuid])",
+                        vec![integration.as_str()],
+                    ),
                 };
                 let answer = match caller {
                     Some(caller) => sqlstate(&db.call(caller, sql, &args).await),
@@ -152,5 +167,9 @@ async fn readme_role_matrix_is_what_each_caller_gets() {
             }
         }
     }
-    assert_eq!(cells, 25, "every cell, the service row also as a superuser");
+    assert_eq!(
+        cells,
+        5 * columns.len(),
+        "every cell, the service row also as a superuser"
+    );
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use credential_vault_tests::api::{DELETE, LIST, RETRIEVE, ROTATE, STORE};
+use credential_vault_tests::api::{
+    DELETE, DESTROY, LIST, RESTORE, RETRIEVE, ROTATE, STORE, VERSIONS,
+};
 use credential_vault_tests::{
     Caller, Tenants, TestDatabase, call_as, canary, credentials_json, orphans, report_figure,
     server_log, sqlstate,
@@ -226,7 +228,10 @@ async fn the_client_hears_the_error_and_nothing_else_from_the_extension() {
 /// Calls of every kind, several at once, while a superuser cancels them at random and half of
 /// the sessions run with a statement timeout of a few milliseconds: no backend crashes (the
 /// postmaster never restarts, every session lives on), and afterwards no Vault secret is
-/// orphaned, no reference dangles, and every session's last reference still retrieves.
+/// orphaned, no reference dangles, and every session's last reference still retrieves. Every
+/// lifecycle function is in the storm: versions, restore (its multi-step write), destroy, the
+/// revoke, delete_integration_credentials, and the two settings, whose bound on kept versions
+/// is small enough that rotations expire the oldest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancels_and_timeouts_at_any_point_leave_no_crash_and_nothing_half_done() {
     const SESSIONS: usize = 6;
@@ -338,10 +343,18 @@ async fn cancels_and_timeouts_at_any_point_leave_no_crash_and_nothing_half_done(
             .sum()
     };
     let (cancelled, succeeded) = (count(" 57014"), count(" ok"));
-    for op in ["store", "retrieve", "denied delete", "rotate"] {
+    for op in ["store", "retrieve", "denied delete", "rotate", "restore"] {
         assert!(
             outcomes.get(&format!("{op} 57014")).copied().unwrap_or(0) > 0,
             "the storm cancelled no {op}: {outcomes:?}"
+        );
+    }
+    for op in LIFECYCLE {
+        assert!(
+            outcomes
+                .keys()
+                .any(|outcome| outcome.starts_with(&format!("{op} "))),
+            "the storm made no {op}: {outcomes:?}"
         );
     }
     assert!(
@@ -379,9 +392,24 @@ async fn cancels_and_timeouts_at_any_point_leave_no_crash_and_nothing_half_done(
     ));
 }
 
-/// One session of the storm: stores, reads, is denied, lists, rotates and now and then deletes
-/// its integration's credentials until `storm` is over. Returns the session, its current
-/// reference and how often each call ended how (`"rotate 57014"`).
+/// The lifecycle's calls each session of the storm makes besides store, retrieve, list, rotate
+/// and delete.
+const LIFECYCLE: [&str; 7] = [
+    "versions",
+    "restore",
+    "destroy",
+    "revoke",
+    "delete_integration_credentials",
+    "set_max_kept_versions",
+    "set_recovery_window",
+];
+
+/// One session of the storm: stores, reads, is denied, lists, rotates, lists the versions,
+/// restores the one rotated away and destroys the one the restore replaced, changes the
+/// settings (the bound on kept versions between 2 and 100, the window between 7 and 8 days),
+/// and now and then deletes, revokes or deletes the integration's credentials as the app's
+/// trigger does, until `storm` is over. Returns the session, its current reference and how
+/// often each call ended how (`"rotate 57014"`).
 async fn storm_session(
     mut session: PgConnection,
     integration: String,
@@ -413,17 +441,81 @@ async fn storm_session(
         note("list", &listed);
         let rotated = call_as(&mut session, service, ROTATE, &[&reference, &body]).await;
         note("rotate", &rotated);
-        if let Ok(rows) = rotated {
-            current = Some(rows[0].clone());
+        let Ok(rows) = rotated else { continue };
+        let rotated = rows[0].clone();
+        current = Some(rotated.clone());
+        let versions = call_as(&mut session, &t.admin, VERSIONS, &[&integration]).await;
+        note("versions", &versions);
+        let restored = call_as(&mut session, &t.admin, RESTORE, &[&reference]).await;
+        note("restore", &restored);
+        if restored.is_ok() {
+            current = Some(reference);
+            let destroyed = call_as(&mut session, service, DESTROY, &[&rotated]).await;
+            note("destroy", &destroyed);
         }
-        if Uuid::new_v4().as_bytes()[0] < 32 {
+        let pick = Uuid::new_v4().as_bytes()[0];
+        let setting = if pick.is_multiple_of(2) {
+            (
+                "set_max_kept_versions",
+                "select credential_vault.set_max_kept_versions($1::pg_catalog.int4)::pg_catalog.text",
+                if pick.is_multiple_of(4) { "2" } else { "100" },
+            )
+        } else {
+            (
+                "set_recovery_window",
+                "select credential_vault.set_recovery_window($1::pg_catalog.interval)::pg_catalog.text",
+                if pick % 4 == 1 { "7 days" } else { "8 days" },
+            )
+        };
+        note(
+            setting.0,
+            &own_call(&mut session, setting.1, setting.2).await,
+        );
+        let ends: [(&str, &str); 3] = [
+            ("delete", DELETE),
+            (
+                "revoke",
+                "select count(*)::pg_catalog.text
+                 from credential_vault.revoke_integration_credentials(
+                   array[(select integration_id from credential_vault.credentials
+                          where vault_secret_id = $1::pg_catalog.uuid)])",
+            ),
+            (
+                "delete_integration_credentials",
+                "select credential_vault.delete_integration_credentials(
+                   (select integration_id from credential_vault.credentials
+                    where vault_secret_id = $1::pg_catalog.uuid))::pg_catalog.text",
+            ),
+        ];
+        if pick < 48 {
+            let (op, sql) = ends[pick as usize % 3];
             let reference = current.clone().unwrap();
-            let deleted = call_as(&mut session, service, DELETE, &[&reference]).await;
-            note("delete", &deleted);
-            if deleted.is_ok() {
+            let ended = if op == "delete" {
+                call_as(&mut session, service, sql, &[&reference]).await
+            } else {
+                own_call(&mut session, sql, &reference).await
+            };
+            note(op, &ended);
+            if ended.is_ok() {
                 current = None;
             }
         }
     }
     (session, current, outcomes)
+}
+
+/// `sql` with one text argument, as the session's own login (the superuser, as the app's
+/// migrations and its trigger call the administration functions), in a transaction of its own.
+async fn own_call(
+    session: &mut PgConnection,
+    sql: &str,
+    argument: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut tx = session.begin().await?;
+    let rows: Vec<String> = sqlx::query_scalar(sql)
+        .bind(argument)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
 }
