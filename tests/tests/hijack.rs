@@ -130,7 +130,7 @@ enum Calling {
 async fn call(
     session: &mut PgConnection,
     calling: &Calling,
-    sql: &str,
+    sql: &'static str,
     args: &[&str],
 ) -> Result<Vec<String>, sqlx::Error> {
     match calling {

@@ -196,18 +196,7 @@ async fn destroy_and_purge_expired_remove_versions_for_good_and_a_zero_window_ke
     assert_eq!(sqlstate(&denied), "42501", "destroy is service_role's only");
 
     // purge_expired destroys the kept versions past their window, and only those.
-    sqlx::query(
-        "update credential_vault.credentials set destroy_after = now() - interval '1 second'
-         where vault_secret_id = $1::uuid",
-    )
-    .bind(&first)
-    .execute(&db.pool)
-    .await
-    .unwrap();
-    let purged: i32 = sqlx::query_scalar("select credential_vault.purge_expired()")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let purged = expire_and_purge(&db, &first).await;
     assert_eq!(purged, 1);
     assert_eq!(RowCounts::of(&db.pool).await.vault_secrets, 1);
 
@@ -643,18 +632,7 @@ async fn purge_keeps_what_is_inside_its_window_and_revoke_spares_other_organizat
     )
     .await
     .unwrap();
-    sqlx::query(
-        "update credential_vault.credentials set destroy_after = now() - interval '1 second'
-         where vault_secret_id = $1::uuid",
-    )
-    .bind(&second)
-    .execute(&db.pool)
-    .await
-    .unwrap();
-    let purged: i32 = sqlx::query_scalar("select credential_vault.purge_expired()")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let purged = expire_and_purge(&db, &second).await;
     assert_eq!(purged, 1);
     let left: Vec<String> = sqlx::query_scalar(
         "select vault_secret_id::text from credential_vault.credentials c
@@ -824,4 +802,21 @@ async fn an_expired_credential_still_retrieves() {
         sqlstate(&db.call(&Caller::ServiceRole, RETRIEVE, &[&reference]).await),
         "ok"
     );
+}
+
+/// Pushes the kept version `id` past its recovery window, then runs purge_expired(); returns
+/// how many versions it destroyed.
+async fn expire_and_purge(db: &TestDatabase, id: &str) -> i32 {
+    sqlx::query(
+        "update credential_vault.credentials set destroy_after = now() - interval '1 second'
+         where vault_secret_id = $1::uuid",
+    )
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query_scalar("select credential_vault.purge_expired()")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
 }

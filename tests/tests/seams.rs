@@ -508,7 +508,7 @@ async fn storm_session(
 /// migrations and its trigger call the administration functions), in a transaction of its own.
 async fn own_call(
     session: &mut PgConnection,
-    sql: &str,
+    sql: &'static str,
     argument: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
     let mut tx = session.begin().await?;
