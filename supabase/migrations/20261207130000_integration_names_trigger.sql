@@ -19,7 +19,7 @@
 create or replace function private.check_integration_names()
 returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if not (new.provider operator(pg_catalog.~) '^[a-z][a-z0-9_-]{0,62}$') then
