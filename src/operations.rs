@@ -6,7 +6,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use credential_vault_contract::{VaultVersion, check_credentials, parse_expires_at, parse_id};
+use credential_vault_contract::{
+    VaultVersion, check_credentials, checked_credentials, parse_expires_at, parse_id,
+};
 use pgrx::prelude::*;
 use uuid::Uuid;
 
@@ -64,11 +66,12 @@ pub fn retrieve(vault_secret_id: Option<&str>) -> Result<Jsonb> {
     as_owner(|| {
         require_vault()?;
         let (integration, plaintext) = read::current(id)?.ok_or(Error::CredentialsNotFound)?;
-        // Anything written around this extension (update_secret) must not reach the jsonb
-        // parser, whose errors quote their input.
-        check_credentials(Some(&plaintext)).map_err(|_| Error::StoredCredentialsCorrupt)?;
+        // Anything written around this extension (update_secret) is refused without echo; the
+        // check's own parse builds the jsonb.
+        let credentials =
+            checked_credentials(Some(&plaintext)).map_err(|_| Error::StoredCredentialsCorrupt)?;
         audit::read(&caller, integration, id);
-        Ok(Jsonb::parse_checked(&plaintext))
+        Ok(Jsonb::from_checked(&credentials))
     })
 }
 

@@ -8,8 +8,8 @@ mod validate;
 
 pub use error::{Error, Result, VaultVersion};
 pub use validate::{
-    Interval, check_credentials, check_max_kept_versions, check_recovery_window,
-    check_report_interval, parse_expires_at, parse_id,
+    Credentials, Interval, check_credentials, check_max_kept_versions, check_recovery_window,
+    check_report_interval, checked_credentials, parse_expires_at, parse_id,
 };
 
 /// The most bytes the credentials JSON text may take, as sent to the server.

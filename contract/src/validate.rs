@@ -3,15 +3,18 @@
 //! their messages), and the client runs them on the JSON text it is about to send, so that one
 //! input gets one verdict wherever it is refused.
 //!
-//! The JSON check walks the document without keeping any value: only names (which are not
-//! secret) are collected, to find duplicates that a JSON object type would silently drop.
+//! The JSON check walks the document once and hands back its entries, borrowed from the text
+//! where they are spelled without escapes, so that the extension builds its `jsonb` from them
+//! instead of parsing the text again. A value copied to unescape it is wiped when dropped.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use uuid::Uuid;
+use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::{
@@ -116,6 +119,11 @@ pub fn check_max_kept_versions(most: Option<i32>) -> Result<i32> {
 /// Of several broken rules the first of: size, JSON syntax, object, entry count, then the first
 /// entry in document order that breaks one, decides.
 pub fn check_credentials(text: Option<&str>) -> Result<()> {
+    checked_credentials(text).map(drop)
+}
+
+/// [`check_credentials`], handing back the entries of a document that passes.
+pub fn checked_credentials(text: Option<&str>) -> Result<Credentials<'_>> {
     let text = text.ok_or(Error::NullArgument("credentials_json"))?;
     if text.len() > MAX_CREDENTIALS_BYTES {
         return Err(Error::CredentialsTooLarge);
@@ -128,12 +136,34 @@ pub fn check_credentials(text: Option<&str>) -> Result<()> {
     verdict
 }
 
+/// The entries of a document that passed [`check_credentials`], names and values unescaped, in
+/// document order (names are distinct, so the order does not change what the object is).
+pub struct Credentials<'a>(Vec<(Cow<'a, str>, Value<'a>)>);
+
+impl Credentials<'_> {
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(name, value)| (&**name, &*value.0))
+    }
+}
+
+/// A value borrowed from the document, or, when the document spells it with escapes, unescaped
+/// into a copy that is wiped when dropped.
+struct Value<'a>(Cow<'a, str>);
+
+impl Drop for Value<'_> {
+    fn drop(&mut self) {
+        if let Cow::Owned(copy) = &mut self.0 {
+            copy.zeroize();
+        }
+    }
+}
+
 /// Visits the whole document (so that every syntax error is found) and returns the first rule it
 /// breaks, as a value rather than a serde error, to keep the two kinds of failure apart.
 struct DocumentCheck;
 
 impl<'de> Visitor<'de> for DocumentCheck {
-    type Value = Result<()>;
+    type Value = Result<Credentials<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
@@ -144,26 +174,34 @@ impl<'de> Visitor<'de> for DocumentCheck {
         mut map: A,
     ) -> std::result::Result<Self::Value, A::Error> {
         let mut names = HashSet::new();
-        let mut entries = 0;
+        let mut entries = Vec::new();
+        let mut count = 0;
         let mut first_violation = None;
-        while let Some(name) = map.next_key::<String>()? {
-            entries += 1;
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            count += 1;
             let value = map.next_value_seed(ValueCheck)?;
             let violation = if name.is_empty() {
                 Some(Error::EmptyName)
             } else if name.contains('\0') {
                 Some(Error::NulCharacter)
-            } else if !names.insert(name) {
+            } else if !names.insert(name.clone()) {
                 Some(Error::DuplicateName)
             } else {
-                value.err()
+                match value {
+                    Ok(value) => {
+                        entries.push((name, value));
+                        None
+                    }
+                    Err(violation) => Some(violation),
+                }
             };
             first_violation = first_violation.or(violation);
         }
-        Ok(match entries {
+        let credentials = Credentials(entries);
+        Ok(match count {
             0 => Err(Error::NoEntries),
             n if n > MAX_ENTRIES => Err(Error::TooManyEntries),
-            _ => first_violation.map_or(Ok(()), Err),
+            _ => first_violation.map_or(Ok(credentials), Err),
         })
     }
 
@@ -200,11 +238,54 @@ impl<'de> Visitor<'de> for DocumentCheck {
     }
 }
 
-/// Looks at one value without keeping it.
+fn check_value(value: &str) -> Result<()> {
+    if value.is_empty() {
+        Err(Error::EmptyValue)
+    } else if value.contains('\0') {
+        Err(Error::NulCharacter)
+    } else {
+        Ok(())
+    }
+}
+
+/// An entry's name, kept (names are not secret).
+struct NameSeed;
+
+impl<'de> DeserializeSeed<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(
+        self,
+        name: &'de str,
+    ) -> std::result::Result<Self::Value, E> {
+        Ok(Cow::Borrowed(name))
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Cow::Owned(name.to_owned()))
+    }
+}
+
+/// Checks one value; keeps it when it is a valid one.
 struct ValueCheck;
 
 impl<'de> DeserializeSeed<'de> for ValueCheck {
-    type Value = Result<()>;
+    type Value = Result<Value<'de>>;
 
     fn deserialize<D: Deserializer<'de>>(
         self,
@@ -215,20 +296,21 @@ impl<'de> DeserializeSeed<'de> for ValueCheck {
 }
 
 impl<'de> Visitor<'de> for ValueCheck {
-    type Value = Result<()>;
+    type Value = Result<Value<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string")
     }
 
+    fn visit_borrowed_str<E: de::Error>(
+        self,
+        value: &'de str,
+    ) -> std::result::Result<Self::Value, E> {
+        Ok(check_value(value).map(|()| Value(Cow::Borrowed(value))))
+    }
+
     fn visit_str<E: de::Error>(self, value: &str) -> std::result::Result<Self::Value, E> {
-        Ok(if value.is_empty() {
-            Err(Error::EmptyValue)
-        } else if value.contains('\0') {
-            Err(Error::NulCharacter)
-        } else {
-            Ok(())
-        })
+        Ok(check_value(value).map(|()| Value(Cow::Owned(value.to_owned()))))
     }
 
     fn visit_map<A: MapAccess<'de>>(
@@ -589,6 +671,13 @@ mod tests {
                 };
                 prop_assume!(text.len() <= MAX_CREDENTIALS_BYTES);
                 prop_assert_eq!(check_credentials(Some(&text)), Ok(()));
+                // Its entries, unescaped, are the document's.
+                let credentials = checked_credentials(Some(&text)).unwrap();
+                let read: Map<String, Value> = credentials
+                    .entries()
+                    .map(|(name, value)| (name.to_owned(), Value::from(value)))
+                    .collect();
+                prop_assert_eq!(&Value::Object(read), &document);
 
                 // The same object with its first entry written twice, which a JSON object type
                 // would silently accept; the repeat counts as an entry.

@@ -102,7 +102,8 @@ select results_eq($$select hook::text || ' as ' || registered_by::text from cred
 select triggers_are('credential_vault', 'credentials', array[]::name[]);
 select triggers_are('public', 'organization_integrations',
   array['organization_integrations_guard_credential_vault_id', 'organization_integrations_purge_credentials',
-        'organization_integrations_touch_updated_at', 'organization_integrations_validate_config']);
+        'organization_integrations_touch_updated_at', 'organization_integrations_validate_config',
+        'organization_integrations_validate_names']);
 
 select * from finish();
 rollback;

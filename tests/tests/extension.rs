@@ -208,6 +208,7 @@ async fn the_direct_read_gives_what_vaults_view_gives() {
     let shapes = [
         credentials_json(&canary("direct")),
         r#"{"zeta": "last", "alpha": "first", "mid": "dle"}"#.to_owned(),
+        r#"{"bb": "1", "a": "2", "ab": "3", "b": "4", "\u0061c": "5"}"#.to_owned(),
         r#"{"unicode": "caf\u00e9 \ud83d\udd11 日本 é", "escapes": "a\"b\\c\n\t\/"}"#.to_owned(),
         serde_json::json!({"long": "x".repeat(60_000)}).to_string(),
         serde_json::Value::Object(many).to_string(),

@@ -379,13 +379,13 @@ async fn the_snapshot_notices_every_kind_of_change() {
             "trigger public.organization_integrations.organization_integrations_purge_credentials",
         ),
         (
-            "alter table public.organization_integrations drop constraint organization_integrations_provider_format",
-            "constraint public.organization_integrations.organization_integrations_provider_format",
+            "alter table public.organizations drop constraint organizations_name_length",
+            "constraint public.organizations.organizations_name_length",
         ),
         (
-            "alter table public.organization_integrations drop constraint organization_integrations_provider_format;
-             alter table public.organization_integrations add constraint organization_integrations_provider_format
-               check (provider ~ '^[a-z][a-z0-9_-]{0,62}$') not valid",
+            "alter table public.organizations drop constraint organizations_name_length;
+             alter table public.organizations add constraint organizations_name_length
+               check (pg_catalog.length(pg_catalog.btrim(name)) between 1 and 200) not valid",
             "NOT VALID validated=f",
         ),
         (
