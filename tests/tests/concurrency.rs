@@ -6,7 +6,8 @@
 //! log has one row per successful operation. The race must have happened for any of this to
 //! mean something: some losers found the reference locked (PT409), the readers read values of
 //! several references, and some of their reads found a reference already rotated away.
-//! This suite owns concurrent rotation and concurrent stores for one integration.
+//! This suite owns concurrent rotation and concurrent stores for one integration, the revoke
+//! fence, and a destroy racing a restore.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -364,9 +365,10 @@ async fn waits_for_a_lock<T>(
     }
 }
 
-/// A revoke run on a connection of its own, as service_role; its backend pid and its task, which
-/// returns the revoke's report (`integration versions_destroyed`) or the SQLSTATE.
-async fn revoke_in_background(
+/// A call run on a connection of its own, as service_role, with one argument; its backend pid and
+/// its task, which returns the call's rows (a revoke's report: `integration versions_destroyed`)
+/// or the SQLSTATE.
+async fn call_in_background(
     db: &TestDatabase,
     sql: &'static str,
     argument: String,
@@ -439,7 +441,7 @@ async fn an_organization_revoke_waits_for_writes_in_flight_and_revokes_them_too(
         .await
         .unwrap();
 
-    let (pid, revoke) = revoke_in_background(&db, REVOKE_ORGANIZATION, organization).await;
+    let (pid, revoke) = call_in_background(&db, REVOKE_ORGANIZATION, organization).await;
     let waited = waits_for_a_lock(&db, pid, &revoke).await;
     rotate.commit().await.unwrap();
     store.commit().await.unwrap();
@@ -489,7 +491,7 @@ async fn a_provider_revoke_waits_for_a_store_in_flight_and_spares_other_provider
         .fetch_one(&mut *store)
         .await
         .unwrap();
-    let (pid, revoke) = revoke_in_background(&db, REVOKE_PROVIDER, "crm".to_owned()).await;
+    let (pid, revoke) = call_in_background(&db, REVOKE_PROVIDER, "crm".to_owned()).await;
     let waited = waits_for_a_lock(&db, pid, &revoke).await;
     store.commit().await.unwrap();
     let report = revoke.await.unwrap().expect("the revoke succeeds");
@@ -541,6 +543,60 @@ async fn a_provider_revoke_waits_for_a_store_in_flight_and_spares_other_provider
                 .await
         ),
         "PT404"
+    );
+    assert_eq!(orphans(&db.pool).await, 0);
+}
+
+/// A destroy of a kept version that a restore, still uncommitted, is making current: the destroy
+/// does not wait on the restore's row lock and never leaves the integration linked to a
+/// destroyed secret (it succeeds or answers PT409). 0.4.1 passes this too: its stale read of the
+/// state sat between two statements of one call, which no test outside the call can time.
+#[tokio::test]
+async fn a_destroy_racing_a_restore_of_the_same_version_leaves_no_dangling_link() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let kept = db
+        .store(t.integration, &credentials_json(&canary("kept")))
+        .await;
+    db.call(
+        &Caller::ServiceRole,
+        api::ROTATE,
+        &[&kept, &credentials_json(&canary("current"))],
+    )
+    .await
+    .unwrap();
+
+    let mut restore = db.begin_as(&Caller::ServiceRole).await;
+    sqlx::query_scalar::<_, String>(api::RESTORE)
+        .bind(&kept)
+        .fetch_one(&mut *restore)
+        .await
+        .unwrap();
+    let (pid, destroy) = call_in_background(&db, api::DESTROY, kept.clone()).await;
+    let waited = waits_for_a_lock(&db, pid, &destroy).await;
+    restore.commit().await.unwrap();
+    let outcome = destroy.await.unwrap();
+    let link = credential_link(&db.pool, t.integration).await;
+    let linked_to_a_live_version = match link {
+        None => true,
+        Some(id) => sqlx::query_scalar(
+            "select exists (select from credential_vault.credentials c join vault.secrets s
+                            on s.id = c.vault_secret_id
+                            where c.vault_secret_id = $1 and c.state = 'current')",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap(),
+    };
+    assert!(
+        linked_to_a_live_version,
+        "the integration links to {link:?}, which is no live current version (the destroy \
+         waited: {waited}, answered {outcome:?})"
+    );
+    assert!(
+        outcome.is_ok() || outcome == Err("PT409".to_owned()),
+        "the destroy succeeds or reports a concurrent change: {outcome:?}"
     );
     assert_eq!(orphans(&db.pool).await, 0);
 }
