@@ -32,8 +32,8 @@ COMMENT ON FUNCTION credential_vault.set_authorizer(regprocedure) IS
 REVOKE ALL ON FUNCTION credential_vault.set_authorizer(regprocedure) FROM PUBLIC;
 "#)]
 fn set_authorizer(authorizer: Option<pg_sys::Oid>) {
-    crate::raise_on_error(|| require_service("register the authorizer of"));
     crate::raise_on_error(|| {
+        require_service("register the authorizer of")?;
         let authorizer = authorizer.ok_or(Error::NullArgument("authorizer"))?;
         as_owner(|| {
             check_callback(authorizer, "16", "2950", Error::InvalidAuthorizer)?;
@@ -57,8 +57,8 @@ COMMENT ON FUNCTION credential_vault.set_link_hook(regprocedure) IS
 REVOKE ALL ON FUNCTION credential_vault.set_link_hook(regprocedure) FROM PUBLIC;
 "#)]
 fn set_link_hook(hook: Option<pg_sys::Oid>) {
-    crate::raise_on_error(|| require_service("register the link hook of"));
     crate::raise_on_error(|| {
+        require_service("register the link hook of")?;
         let hook = hook.ok_or(Error::NullArgument("hook"))?;
         // SAFETY: the current user id of this backend.
         let registrant = unsafe { pg_sys::GetUserId() };

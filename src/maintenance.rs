@@ -29,8 +29,8 @@ COMMENT ON FUNCTION credential_vault.purge_integration(uuid) IS
 REVOKE ALL ON FUNCTION credential_vault.purge_integration(uuid) FROM PUBLIC;
 "#)]
 fn purge_integration(integration_id: pgrx::Uuid) -> i32 {
-    raise_on_error(|| require_service("purge"));
     raise_on_error(|| {
+        require_service("purge")?;
         require_writable()?;
         let integration = from_pg(integration_id);
         let versions = as_owner(|| {
@@ -68,8 +68,8 @@ COMMENT ON FUNCTION credential_vault.delete_integration_credentials(uuid) IS
 REVOKE ALL ON FUNCTION credential_vault.delete_integration_credentials(uuid) FROM PUBLIC;
 "#)]
 fn delete_integration_credentials(integration_id: pgrx::Uuid) -> i32 {
-    raise_on_error(|| require_service("delete"));
     raise_on_error(|| {
+        require_service("delete")?;
         require_writable()?;
         let integration = from_pg(integration_id);
         let current = as_owner(|| {
@@ -113,8 +113,8 @@ fn health_report(
         name!(repaired, bool),
     ),
 > {
-    raise_on_error(|| require_service("check the health of"));
     raise_on_error(|| {
+        require_service("check the health of")?;
         if repair {
             require_writable()?;
         }
@@ -165,8 +165,8 @@ COMMENT ON FUNCTION credential_vault.set_recovery_window(interval) IS
 REVOKE ALL ON FUNCTION credential_vault.set_recovery_window(interval) FROM PUBLIC;
 "#)]
 fn set_recovery_window(recovery_window: Option<Interval>) {
-    raise_on_error(|| require_service("set the recovery window of"));
     raise_on_error(|| {
+        require_service("set the recovery window of")?;
         check_recovery_window(recovery_window.map(contract_interval))?;
         require_writable()?;
         change_setting(
@@ -193,8 +193,8 @@ COMMENT ON FUNCTION credential_vault.set_max_kept_versions(integer) IS
 REVOKE ALL ON FUNCTION credential_vault.set_max_kept_versions(integer) FROM PUBLIC;
 "#)]
 fn set_max_kept_versions(max_kept_versions: Option<i32>) {
-    raise_on_error(|| require_service("set the kept versions of"));
     raise_on_error(|| {
+        require_service("set the kept versions of")?;
         let most = check_max_kept_versions(max_kept_versions)?;
         require_writable()?;
         change_setting(
@@ -242,8 +242,8 @@ COMMENT ON FUNCTION credential_vault.purge_expired() IS
 REVOKE ALL ON FUNCTION credential_vault.purge_expired() FROM PUBLIC;
 "#)]
 fn purge_expired() -> i32 {
-    raise_on_error(|| require_service("purge"));
     raise_on_error(|| {
+        require_service("purge")?;
         require_writable()?;
         let role = acting_role();
         as_owner(|| {
@@ -289,8 +289,8 @@ fn revoke_integration_credentials(
         name!(state, String),
     ),
 > {
-    raise_on_error(|| require_service("revoke"));
     raise_on_error(|| {
+        require_service("revoke")?;
         require_writable()?;
         let ids: Vec<pgrx::Uuid> = integration_ids.into_iter().flatten().collect();
         let role = acting_role();
@@ -375,8 +375,8 @@ fn rotation_report(
         name!(reason, String),
     ),
 > {
-    raise_on_error(|| require_service("report on"));
     raise_on_error(|| {
+        require_service("report on")?;
         check_report_interval("older_than", older_than.map(contract_interval))?;
         check_report_interval("expiring_within", expiring_within.map(contract_interval))?;
         let map = |row: pgrx::spi::SpiHeapTupleData| {
