@@ -547,12 +547,15 @@ async fn a_provider_revoke_waits_for_a_store_in_flight_and_spares_other_provider
     assert_eq!(orphans(&db.pool).await, 0);
 }
 
-/// A destroy of a kept version that a restore, still uncommitted, is making current: the destroy
-/// does not wait on the restore's row lock and never leaves the integration linked to a
-/// destroyed secret (it succeeds or answers PT409). 0.4.1 passes this too: its stale read of the
-/// state sat between two statements of one call, which no test outside the call can time.
+/// A destroy whose kept version a restore makes current while the destroy is under way: the
+/// destroy sees the restore's outcome (it unlinks the now current version) and never leaves the
+/// integration linked to a destroyed secret. The restoring transaction first holds the
+/// credentials table in EXCLUSIVE mode, which lets a plain read through and stops any statement
+/// that locks rows, so the destroy is stopped exactly at its row lock, after any read of the state
+/// taken before it. 0.4.1 fails here: it read "not current" first and destroyed the version the
+/// restore had just linked.
 #[tokio::test]
-async fn a_destroy_racing_a_restore_of_the_same_version_leaves_no_dangling_link() {
+async fn a_destroy_decides_on_the_state_under_its_lock() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
     let kept = db
@@ -566,37 +569,32 @@ async fn a_destroy_racing_a_restore_of_the_same_version_leaves_no_dangling_link(
     .await
     .unwrap();
 
-    let mut restore = db.begin_as(&Caller::ServiceRole).await;
+    let mut restore = db.pool.begin().await.unwrap();
+    sqlx::query("lock table credential_vault.credentials in exclusive mode")
+        .execute(&mut *restore)
+        .await
+        .unwrap();
+    let (pid, destroy) = call_in_background(&db, api::DESTROY, kept.clone()).await;
+    assert!(
+        waits_for_a_lock(&db, pid, &destroy).await,
+        "the destroy waits for the table lock"
+    );
+    impersonate(&mut restore, &Caller::ServiceRole)
+        .await
+        .unwrap();
     sqlx::query_scalar::<_, String>(api::RESTORE)
         .bind(&kept)
         .fetch_one(&mut *restore)
         .await
         .unwrap();
-    let (pid, destroy) = call_in_background(&db, api::DESTROY, kept.clone()).await;
-    let waited = waits_for_a_lock(&db, pid, &destroy).await;
     restore.commit().await.unwrap();
     let outcome = destroy.await.unwrap();
-    let link = credential_link(&db.pool, t.integration).await;
-    let linked_to_a_live_version = match link {
-        None => true,
-        Some(id) => sqlx::query_scalar(
-            "select exists (select from credential_vault.credentials c join vault.secrets s
-                            on s.id = c.vault_secret_id
-                            where c.vault_secret_id = $1 and c.state = 'current')",
-        )
-        .bind(id)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap(),
-    };
-    assert!(
-        linked_to_a_live_version,
-        "the integration links to {link:?}, which is no live current version (the destroy \
-         waited: {waited}, answered {outcome:?})"
-    );
-    assert!(
-        outcome.is_ok() || outcome == Err("PT409".to_owned()),
-        "the destroy succeeds or reports a concurrent change: {outcome:?}"
+
+    assert_eq!(outcome.map(drop), Ok(()), "the destroy goes ahead");
+    assert_eq!(
+        credential_link(&db.pool, t.integration).await,
+        None,
+        "the integration no longer links to the destroyed version"
     );
     assert_eq!(orphans(&db.pool).await, 0);
 }
