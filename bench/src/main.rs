@@ -88,6 +88,46 @@ impl Sample {
 }
 
 type Key = (u32, u32, String, &'static str, &'static str);
+
+/// A server the benchmark talks to, by its socket directory and port: the harness's (PGHOST,
+/// PGPORT), and with `bench/run --baseline` the baseline build's, whose cluster its own harness
+/// started around this one (CV_BASELINE_PGHOST, CV_BASELINE_PGPORT, CV_BASELINE_PG_CONFIG).
+struct Server {
+    host: String,
+    port: String,
+    pg_config: PathBuf,
+}
+
+impl Server {
+    fn from_env(prefix: &str) -> Result<Self> {
+        let var = |name: &str| std::env::var(format!("{prefix}{name}"));
+        Ok(Self {
+            host: var("PGHOST")?,
+            port: var("PGPORT")?,
+            pg_config: var("PG_CONFIG").map_or_else(|_| pg_bin("pg_config"), PathBuf::from),
+        })
+    }
+
+    /// The credential_vault library this server loads, and whether it is a release or a debug
+    /// build: a debug build carries DWARF sections, the release profile (workspace Cargo.toml)
+    /// none.
+    fn build(&self) -> Result<(PathBuf, &'static str)> {
+        let pkglibdir = Command::new(&self.pg_config).arg("--pkglibdir").output()?;
+        let library =
+            Path::new(String::from_utf8(pkglibdir.stdout)?.trim()).join("credential_vault.so");
+        let sections = Command::new("readelf").arg("-SW").arg(&library).output()?;
+        if !sections.status.success() {
+            return Err(format!(
+                "readelf -S {}: {}",
+                library.display(),
+                String::from_utf8_lossy(&sections.stderr)
+            )
+            .into());
+        }
+        let debug = String::from_utf8_lossy(&sections.stdout).contains(".debug_info");
+        Ok((library, ["release", "debug"][usize::from(debug)]))
+    }
+}
 type Samples = BTreeMap<Key, Sample>;
 
 fn main() {
@@ -102,29 +142,31 @@ fn run(args: &Args) -> Result<()> {
     let vault = std::env::var("CV_VAULT_KIND")
         .map_err(|_| "CV_VAULT_KIND is not set: run inside scripts/harness/with-cluster")?;
     let superuser = std::env::var("CV_SUPERUSER")?;
-    let pkglibdir = Command::new(pg_bin("pg_config"))
-        .arg("--pkglibdir")
-        .output()?;
-    let library =
-        Path::new(String::from_utf8(pkglibdir.stdout)?.trim()).join("credential_vault.so");
-    // A debug build carries DWARF sections; the release profile (workspace Cargo.toml) has none.
-    let sections = Command::new("readelf").arg("-SW").arg(&library).output()?;
-    if !sections.status.success() {
-        return Err(format!(
-            "readelf -S {}: {}",
-            library.display(),
-            String::from_utf8_lossy(&sections.stderr)
-        )
-        .into());
-    }
-    let build = ["release", "debug"]
-        [usize::from(String::from_utf8_lossy(&sections.stdout).contains(".debug_info"))];
-    println!(
-        "bench: Vault {vault}, {build} build ({})",
-        library.display()
-    );
-    if build == "debug" && !args.smoke {
-        return Err("debug build: refusing to report (install a release build, or --smoke)".into());
+    let ours = Server::from_env("")?;
+    let baseline = Server::from_env("CV_BASELINE_").ok();
+    // Every server measured, ours first.
+    let servers: Vec<&Server> = std::iter::once(&ours).chain(&baseline).collect();
+    let mut builds = Vec::new();
+    for server in &servers {
+        let (library, build) = server.build()?;
+        let version = pg(
+            server,
+            "select extversion from pg_extension where extname = 'credential_vault'",
+            &[],
+        )?;
+        println!(
+            "bench: Vault {vault}, credential_vault {version}, {build} build ({})",
+            library.display()
+        );
+        if build == "debug" && !args.smoke {
+            return Err(
+                "debug build: refusing to report (install a release build, or --smoke)".into(),
+            );
+        }
+        builds.push(
+            json!({"version": version, "build": build, "library": library,
+                           "bytes": std::fs::metadata(&library)?.len()}),
+        );
     }
     let out = if args.smoke {
         println!("bench: SMOKE RUN, NOT A RESULT: writing nowhere in bench/results");
@@ -141,27 +183,39 @@ fn run(args: &Args) -> Result<()> {
     {
         return Err("sizes and clients must be positive, --warmup shorter than --seconds".into());
     }
-    // The harness starts clusters with fsync off, which would make synchronous_commit moot.
-    psql(
-        &superuser,
-        "",
-        "alter system set fsync = on; select pg_reload_conf();",
-        &[],
-    )?;
-    while pg("show fsync", &[])? != "on" {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut migrations = Vec::new();
+    for server in &servers {
+        // The harness starts clusters with fsync off, which would make synchronous_commit moot.
+        psql(
+            server,
+            &superuser,
+            "",
+            "alter system set fsync = on; select pg_reload_conf();",
+            &[],
+        )?;
+        while pg(server, "show fsync", &[])? != "on" {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        pg(
+            server,
+            concat!(
+                include_str!("../setup.sql"),
+                include_str!("../baseline.sql")
+            ),
+            &[],
+        )?;
+        migrations.push(
+            pg(
+                server,
+                "select to_regclass('public.organization_integrations') is not null",
+                &[],
+            )? == "t",
+        );
     }
-    pg(
-        concat!(
-            include_str!("../setup.sql"),
-            include_str!("../baseline.sql")
-        ),
-        &[],
-    )?;
-    let migrations = pg(
-        "select to_regclass('public.organization_integrations') is not null",
-        &[],
-    )? == "t";
+    if migrations.iter().any(|&m| m != migrations[0]) {
+        return Err("the baseline's cluster and ours differ in the app's migrations".into());
+    }
+    let migrations = migrations[0];
     let scripts = scripts();
     let tmp = std::env::temp_dir().join(format!("cv-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
@@ -175,13 +229,16 @@ fn run(args: &Args) -> Result<()> {
     for &size in &sizes {
         let growing = Instant::now();
         // Raw in one connection; ours, the slower, in one per CPU, each the keys k % parts = part.
+        // The baseline's server holds only its own ours.
         let parts = std::thread::available_parallelism()?.get();
-        let mut children = vec![grow(true, size, 0, 1)?];
-        for part in 0..parts {
-            children.push(grow(false, size, part, parts)?);
+        let mut children = vec![grow(&ours, true, size, 0, 1)?];
+        for (server, part) in servers.iter().flat_map(|s| (0..parts).map(move |p| (s, p))) {
+            children.push(grow(server, false, size, part, parts)?);
         }
         children.into_iter().try_for_each(|c| finish(c).map(drop))?;
-        psql(&superuser, "", "vacuum analyze; checkpoint;", &[])?;
+        for server in &servers {
+            psql(server, &superuser, "", "vacuum analyze; checkpoint;", &[])?;
+        }
         let seconds = growing.elapsed().as_secs_f64();
         println!("bench: populated {size} secrets of each kind in {seconds:.1} s");
         population.push(json!({"size": size, "seconds": seconds}));
@@ -198,28 +255,42 @@ fn run(args: &Args) -> Result<()> {
                 .or_insert(12000.0 / f64::from(clients));
             for round in 0..args.rounds {
                 for op in ["retrieve", "store"] {
-                    let mut order: Vec<usize> =
-                        (0..scripts.len()).filter(|&i| scripts[i].0 == op).collect();
+                    // (script, server, implementation): ours' script runs on the baseline's
+                    // server too, as "baseline".
+                    let mut order: Vec<(usize, usize, &'static str)> = (0..scripts.len())
+                        .filter(|&i| scripts[i].0 == op)
+                        .map(|i| (i, 0, scripts[i].1))
+                        .collect();
+                    if let Some(&(i, _, _)) = order.iter().find(|o| o.2 == "ours") {
+                        order.extend((1..servers.len()).map(|server| (i, server, "baseline")));
+                    }
                     if round % 2 == 1 {
                         order.reverse();
                     }
                     let cap = (*rate * f64::from(args.seconds) * 3.0) as u32 + 500;
-                    let since = pg("select now()", &[])?;
-                    if op == "store" {
-                        let vars = [("clients", clients.to_string()), ("cap", cap.to_string())];
-                        pg("call bench.prepare_spare(:clients, :cap)", &vars)?;
+                    let mut since = Vec::new();
+                    for server in &servers {
+                        since.push(pg(server, "select now()", &[])?);
+                        if op == "store" {
+                            let vars = [("clients", clients.to_string()), ("cap", cap.to_string())];
+                            pg(server, "call bench.prepare_spare(:clients, :cap)", &vars)?;
+                        }
                     }
-                    let mut counts = String::from("{}");
-                    for i in order {
-                        let (op, implementation, _) = scripts[i];
-                        let (run, per_client) =
-                            pgbench(args, &tmp.join(format!("{i}.sql")), (size, clients, sync))?;
-                        if op == "store" && implementation == "ours" {
+                    // Per server: the stores each client made, as an array literal.
+                    let mut counts = vec![String::from("{}"); servers.len()];
+                    for (i, server, implementation) in order {
+                        let (run, per_client) = pgbench(
+                            args,
+                            servers[server],
+                            &tmp.join(format!("{i}.sql")),
+                            (size, clients, sync),
+                        )?;
+                        if op == "store" && scripts[i].1 == "ours" {
                             *rate = rate.max(run.throughput() / f64::from(clients));
                             if per_client.iter().any(|&c| c >= u64::from(cap)) {
                                 return Err("ran out of spare integrations".into());
                             }
-                            counts = format!("{per_client:?}")
+                            counts[server] = format!("{per_client:?}")
                                 .replace('[', "{")
                                 .replace(']', "}");
                         }
@@ -231,21 +302,32 @@ fn run(args: &Args) -> Result<()> {
                         sample.errors += run.errors;
                     }
                     if op == "store" {
-                        let vars = [("since", since), ("counts", counts)];
-                        pg("call bench.cleanup(:'since', :'counts')", &vars)?;
+                        for ((server, since), counts) in servers.iter().zip(since).zip(counts) {
+                            let vars = [("since", since), ("counts", counts)];
+                            pg(server, "call bench.cleanup(:'since', :'counts')", &vars)?;
+                        }
                     }
                 }
             }
         }
     }
     std::fs::remove_dir_all(&tmp)?;
-    let revokes = revoke(&superuser, sizes.last().copied().unwrap_or(0))?;
+    let mut revokes = Vec::new();
+    for (server, build) in servers.iter().zip(&builds) {
+        let version = build["version"].as_str().unwrap_or_default();
+        revokes.extend(revoke(
+            server,
+            &superuser,
+            version,
+            sizes.last().copied().unwrap_or(0),
+        )?);
+    }
 
     let facts = json!({
         "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "smoke": args.smoke, "vault": vault, "build": build, "migrations": migrations,
-        "postgresql": pg("show server_version", &[])?, "machine": machine,
-        "library": {"path": library, "bytes": std::fs::metadata(&library)?.len()},
+        "smoke": args.smoke, "vault": vault, "build": builds[0]["build"], "migrations": migrations,
+        "postgresql": pg(&ours, "show server_version", &[])?, "machine": machine,
+        "ours": builds[0], "baseline": builds.get(1),
         "config": {"sizes": sizes, "clients": args.clients, "synchronous_commit": args.synchronous_commit,
                    "seconds": args.seconds, "rounds": args.rounds, "warmup": args.warmup,
                    "pgbench": "-M prepared, unix socket, -l (every transaction's latency)",
@@ -279,7 +361,7 @@ fn run(args: &Args) -> Result<()> {
 /// Incident response: revoking 10 and 100 thousand of the populated credentials in one call each
 /// (disjoint sets, the app's link hook told of each), as far as the population reaches. The
 /// cost is meant to be linear: seconds per credential are reported beside the seconds.
-fn revoke(superuser: &str, population: u32) -> Result<Vec<Value>> {
+fn revoke(server: &Server, superuser: &str, version: &str, population: u32) -> Result<Vec<Value>> {
     let mut revokes = Vec::new();
     let mut first = 1;
     for count in [10_000u32, 100_000] {
@@ -292,6 +374,7 @@ fn revoke(superuser: &str, population: u32) -> Result<Vec<Value>> {
         ];
         let timing = Instant::now();
         let destroyed = psql(
+            server,
             superuser,
             "",
             "select count(*) from credential_vault.revoke_integration_credentials(array(
@@ -304,9 +387,11 @@ fn revoke(superuser: &str, population: u32) -> Result<Vec<Value>> {
         if destroyed != count.to_string() {
             return Err(format!("revoke destroyed {destroyed} of {count}").into());
         }
-        println!("bench: revoked {count} credentials in one call in {seconds:.2} s");
-        revokes.push(json!({"credentials": count, "seconds": seconds,
-                            "microseconds_each": seconds * 1e6 / f64::from(count)}));
+        println!("bench: {version} revoked {count} credentials in one call in {seconds:.2} s");
+        revokes.push(
+            json!({"version": version, "credentials": count, "seconds": seconds,
+                            "microseconds_each": seconds * 1e6 / f64::from(count)}),
+        );
         first += count;
     }
     Ok(revokes)
@@ -325,6 +410,7 @@ fn pg_bin(program: &str) -> std::path::PathBuf {
 /// each client ran (warm-up included).
 fn pgbench(
     args: &Args,
+    server: &Server,
     script: &Path,
     (size, clients, sync): (u32, u32, &str),
 ) -> Result<(Sample, Vec<u64>)> {
@@ -360,6 +446,8 @@ fn pgbench(
         .arg("-f")
         .arg(script)
         .env("PGUSER", "postgres")
+        .env("PGHOST", &server.host)
+        .env("PGPORT", &server.port)
         .env(
             "PGOPTIONS",
             format!("{AS_SERVICE} -c synchronous_commit={sync}"),
@@ -402,12 +490,18 @@ fn pgbench(
     Ok((sample, counts))
 }
 
+/// The table, and the targets judged. With a baseline build measured in the same run, two more
+/// columns: its throughput and ours/baseline.
 fn report(samples: &Samples, sizes: &[u32], args: &Args, migrations: bool) -> (String, Vec<Value>) {
+    let with_baseline = samples.keys().any(|key| key.4 == "baseline");
     let mut table = String::from(
         "| secrets | clients | sync | operation | floor/s | raw/s | wrapper/s | ours/s \
          | ours/raw | ours/wrapper | ours/floor | p50 ms raw / wrapper / ours \
-         | p99 ms raw / wrapper / ours | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         | p99 ms raw / wrapper / ours | errors |",
     );
+    table += ["\n", " baseline/s | ours/baseline |\n"][usize::from(with_baseline)];
+    table += &"|---".repeat(14 + 2 * usize::from(with_baseline));
+    table += "|\n";
     let mut targets = Vec::new();
     let mut target = |name: &str, setting: &str, value: f64, goal: f64, at_most: bool| {
         let pass = if at_most {
@@ -437,8 +531,12 @@ fn report(samples: &Samples, sizes: &[u32], args: &Args, migrations: bool) -> (S
                     let floor_rate = floor.map_or(f64::NAN, Sample::throughput);
                     let vs_raw = ours.throughput() / raw.throughput();
                     let vs_wrapper = ours.throughput() / wrapper.throughput();
-                    let errors =
-                        raw.errors + wrapper.errors + ours.errors + floor.map_or(0, |f| f.errors);
+                    let baseline = s("baseline");
+                    let errors = raw.errors
+                        + wrapper.errors
+                        + ours.errors
+                        + floor.map_or(0, |f| f.errors)
+                        + baseline.map_or(0, |b| b.errors);
                     let ms = |p| {
                         [raw, wrapper, ours]
                             .map(|s: &Sample| format!("{:.3}", s.percentile(p)))
@@ -446,7 +544,7 @@ fn report(samples: &Samples, sizes: &[u32], args: &Args, migrations: bool) -> (S
                     };
                     table += &format!(
                         "| {size} | {clients} | {sync} | {op} | {floor_rate:.0} | {:.0} | {:.0} | {:.0} \
-                         | {vs_raw:.2}x | {vs_wrapper:.2}x | {:.2}x | {} | {} | {errors} |\n",
+                         | {vs_raw:.2}x | {vs_wrapper:.2}x | {:.2}x | {} | {} | {errors} |",
                         raw.throughput(),
                         wrapper.throughput(),
                         ours.throughput(),
@@ -456,8 +554,20 @@ fn report(samples: &Samples, sizes: &[u32], args: &Args, migrations: bool) -> (S
                     );
                     let set =
                         format!("{size} secrets, {clients} clients, synchronous_commit {sync}");
+                    if let Some(baseline) = baseline {
+                        let vs_baseline = ours.throughput() / baseline.throughput();
+                        table += &format!(" {:.0} | {vs_baseline:.2}x |", baseline.throughput());
+                        target(
+                            &format!("{op} >= 1.0x the baseline build"),
+                            &set,
+                            vs_baseline,
+                            1.0,
+                            false,
+                        );
+                    }
+                    table += "\n";
                     if op == "retrieve" {
-                        target("retrieve >= 0.9x raw lookup", &set, vs_raw, 0.9, false);
+                        target("retrieve >= 1.0x raw lookup", &set, vs_raw, 1.0, false);
                         target(
                             "retrieve >= 1.5x plpgsql wrapper",
                             &set,
@@ -465,8 +575,17 @@ fn report(samples: &Samples, sizes: &[u32], args: &Args, migrations: bool) -> (S
                             1.5,
                             false,
                         );
-                    } else if migrations {
-                        target("store >= 1.0x raw create_secret", &set, vs_raw, 1.0, false);
+                    } else {
+                        target(
+                            "store >= 1.0x plpgsql wrapper",
+                            &set,
+                            vs_wrapper,
+                            1.0,
+                            false,
+                        );
+                        if migrations {
+                            target("store >= 1.0x raw create_secret", &set, vs_raw, 1.0, false);
+                        }
                     }
                     if clients == max_clients && clients > 1 {
                         let tail = ours.percentile(99.0) / ours.percentile(50.0);
@@ -525,6 +644,17 @@ fn markdown(facts: &Value, table: &str, targets: &[Value]) -> String {
     for (label, key) in [("Date", "date"), ("Vault", "vault"), ("Build", "build")] {
         md += &format!("- {label}: {}\n", text(&facts[key]));
     }
+    for (label, key) in [("Ours", "ours"), ("Baseline, same run", "baseline")] {
+        let build = &facts[key];
+        if !build.is_null() {
+            md += &format!(
+                "- {label}: credential_vault {}, {} build, {} bytes\n",
+                text(&build["version"]),
+                text(&build["build"]),
+                build["bytes"]
+            );
+        }
+    }
     let m = &facts["machine"];
     md += &format!(
         "- PostgreSQL: {}\n- Machine: {}, {} cores, {:.1} GiB, load average before: {}\n\
@@ -539,10 +669,11 @@ fn markdown(facts: &Value, table: &str, targets: &[Value]) -> String {
     );
     md += "Throughput in calls per second; ratios are of throughput; ours/floor is against `select 1`.\n\n";
     md += &(table.to_owned() + "\n## Targets\n\n" + &targets_markdown(targets));
-    md += "\n## Revoking in one call\n\n| credentials | seconds | microseconds each |\n|---|---|---|\n";
+    md += "\n## Revoking in one call\n\n| build | credentials | seconds | microseconds each |\n|---|---|---|---|\n";
     for revoke in facts["revoke"].as_array().into_iter().flatten() {
         md += &format!(
-            "| {} | {:.2} | {:.0} |\n",
+            "| {} | {} | {:.2} | {:.0} |\n",
+            text(&revoke["version"]),
             revoke["credentials"],
             revoke["seconds"].as_f64().unwrap_or(f64::NAN),
             revoke["microseconds_each"].as_f64().unwrap_or(f64::NAN)
@@ -572,16 +703,25 @@ fn machine() -> Value {
 }
 
 /// A psql running bench.grow (setup.sql) as service_role.
-fn grow(raw: bool, size: u32, part: usize, parts: usize) -> Result<Child> {
+fn grow(server: &Server, raw: bool, size: u32, part: usize, parts: usize) -> Result<Child> {
     let vars = [("raw", raw.to_string()), ("size", size.to_string())];
     let more = [("part", part.to_string()), ("parts", parts.to_string())];
     let sql = "call bench.grow(:raw, :size, :part, :parts)";
-    spawn_psql("postgres", AS_SERVICE, sql, &[vars, more].concat())
+    spawn_psql(server, "postgres", AS_SERVICE, sql, &[vars, more].concat())
 }
 
-fn spawn_psql(user: &str, options: &str, sql: &str, vars: &[(&str, String)]) -> Result<Child> {
+fn spawn_psql(
+    server: &Server,
+    user: &str,
+    options: &str,
+    sql: &str,
+    vars: &[(&str, String)],
+) -> Result<Child> {
     let mut command = Command::new(pg_bin("psql"));
     command.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", user]);
+    command
+        .env("PGHOST", &server.host)
+        .env("PGPORT", &server.port);
     for (name, value) in vars {
         command.arg("-v").arg(format!("{name}={value}"));
     }
@@ -607,11 +747,17 @@ fn finish(child: Child) -> Result<String> {
     Ok(String::from_utf8(output.stdout)?.trim().to_owned())
 }
 
-fn psql(user: &str, options: &str, sql: &str, vars: &[(&str, String)]) -> Result<String> {
-    finish(spawn_psql(user, options, sql, vars)?)
+fn psql(
+    server: &Server,
+    user: &str,
+    options: &str,
+    sql: &str,
+    vars: &[(&str, String)],
+) -> Result<String> {
+    finish(spawn_psql(server, user, options, sql, vars)?)
 }
 
 /// As postgres, the app's owner role (the harness's PGUSER).
-fn pg(sql: &str, vars: &[(&str, String)]) -> Result<String> {
-    psql("postgres", "", sql, vars)
+fn pg(server: &Server, sql: &str, vars: &[(&str, String)]) -> Result<String> {
+    psql(server, "postgres", "", sql, vars)
 }
