@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 use pgrx::datum::Interval;
 
 use crate::caller::{acting_role, as_owner, from_pg, jwt_subject, require_service, to_pg};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hooks::notify_link;
 use credential_vault_contract::{
     check_max_kept_versions, check_recovery_window, check_report_interval,
@@ -292,6 +292,7 @@ fn revoke_integration_credentials(
     raise_on_error(|| {
         require_service("revoke")?;
         require_writable()?;
+        require_read_committed()?;
         let ids: Vec<pgrx::Uuid> = integration_ids.into_iter().flatten().collect();
         let role = acting_role();
         // The fence: SHARE ROW EXCLUSIVE conflicts with the ROW EXCLUSIVE lock every write of
@@ -345,6 +346,18 @@ fn revoke_integration_credentials(
         }
         Ok(TableIterator::new(rows))
     })
+}
+
+/// The fence holds only if the revoke's statement sees what committed while it waited for the
+/// lock: under READ COMMITTED its snapshot is taken after the lock, under REPEATABLE READ and
+/// SERIALIZABLE it was taken when the transaction's first statement started.
+fn require_read_committed() -> Result<()> {
+    // SAFETY: reads the current transaction's isolation level, a backend global.
+    let level = unsafe { pg_sys::XactIsoLevel };
+    if level >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        return Err(Error::RevokeNeedsReadCommitted);
+    }
+    Ok(())
 }
 
 #[pg_extern(sql = r#"

@@ -210,6 +210,7 @@ impl From<ContractError> for VaultError {
             | InvalidMaxKeptVersions
             | InvalidReportInterval
             | NoStrongRandom
+            | RevokeNeedsReadCommitted
             | StatementFailed => VaultError::Database {
                 sqlstate: Some(error.sqlstate().to_owned()),
             },

@@ -111,12 +111,18 @@ pub enum Error {
         "log_min_messages is above log, so this plaintext read would not be audited; nothing was read"
     )]
     ReadNotAudited,
+    /// Only under READ COMMITTED does a revoke's statement take its snapshot after the fence's
+    /// lock: under REPEATABLE READ or SERIALIZABLE a write committed while it waited would survive.
+    #[error(
+        "a revoke must run in a read committed transaction, where it sees every write it waited for; nothing was revoked"
+    )]
+    RevokeNeedsReadCommitted,
 }
 
 impl Error {
     /// Every variant once, parameters shown as README's table shows them. A client's
     /// [`Error::from_server`] gives these values back.
-    pub const CATALOGUE: [Error; 38] = {
+    pub const CATALOGUE: [Error; 39] = {
         use Error::*;
         [
             NullArgument("<argument>"),
@@ -157,6 +163,7 @@ impl Error {
             NoStrongRandom,
             StatementFailed,
             ReadNotAudited,
+            RevokeNeedsReadCommitted,
         ]
     };
 
@@ -204,6 +211,7 @@ impl Error {
             NoStrongRandom => "no_strong_random",
             StatementFailed => "statement_failed",
             ReadNotAudited => "read_not_audited",
+            RevokeNeedsReadCommitted => "revoke_needs_read_committed",
         }
     }
 
@@ -240,6 +248,7 @@ impl Error {
             | NoAuthorizer | LinkHookUnusable | LinkHookNotPermitted | ReadNotAudited => "55000",
             StoredCredentialsCorrupt => "XX001",
             ReadOnly => "25006",
+            RevokeNeedsReadCommitted => "25000",
             NoStrongRandom => "58000",
             StatementFailed => "XX000",
         }
@@ -293,6 +302,9 @@ impl Error {
             CallbackWithoutSearchPath => {
                 Some("alter function ... set search_path = pg_catalog, pg_temp; then register it")
             }
+            RevokeNeedsReadCommitted => Some(
+                "run the revoke in a transaction begun with isolation level read committed (PostgreSQL's default; check default_transaction_isolation)",
+            ),
             _ => None,
         }
     }

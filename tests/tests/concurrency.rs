@@ -7,15 +7,17 @@
 //! mean something: some losers found the reference locked (PT409), the readers read values of
 //! several references, and some of their reads found a reference already rotated away.
 //! This suite owns concurrent rotation and concurrent stores for one integration, the revoke
-//! fence, and a destroy racing a restore.
+//! fence (refused outside READ COMMITTED), and a destroy racing a restore.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use credential_vault_contract::Error;
 use credential_vault_tests::{
     Caller, RowCounts, Tenants, TestDatabase, api, call_as, canary, credential_link,
-    credentials_json, impersonate, orphans, reads_audited, report_figure, sqlstate, wait_until,
+    credentials_json, error_text, impersonate, orphans, reads_audited, report_figure, sqlstate,
+    wait_until,
 };
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
@@ -545,6 +547,69 @@ async fn a_provider_revoke_waits_for_a_store_in_flight_and_spares_other_provider
         "PT404"
     );
     assert_eq!(orphans(&db.pool).await, 0);
+}
+
+/// Only READ COMMITTED gives a revoke's statement a snapshot taken after the fence's lock. In a
+/// session whose transactions are REPEATABLE READ (a role's `default_transaction_isolation`, say)
+/// the revoke would wait for a store in flight and then leave what it stored live while
+/// reporting success (0.5.0 as first merged did); it is refused before it takes the fence.
+#[tokio::test]
+async fn a_revoke_outside_read_committed_is_refused() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    let organization: String = sqlx::query_scalar(
+        "select organization_id::text from public.organization_integrations where id = $1",
+    )
+    .bind(t.integration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let mut store = db.begin_as(&Caller::ServiceRole).await;
+    sqlx::query_scalar::<_, String>(api::STORE)
+        .bind(t.integration.to_string())
+        .bind(credentials_json(&canary("stored-in-flight")))
+        .fetch_one(&mut *store)
+        .await
+        .unwrap();
+
+    let options = db
+        .options()
+        .options([("default_transaction_isolation", "repeatable read")]);
+    let mut revoker = PgConnection::connect_with(&options).await.unwrap();
+    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(&mut revoker)
+        .await
+        .unwrap();
+    let revoke = tokio::spawn(async move {
+        let result = call_as(
+            &mut revoker,
+            &Caller::ServiceRole,
+            REVOKE_ORGANIZATION,
+            &[&organization],
+        )
+        .await;
+        (sqlstate(&result), error_text(&result))
+    });
+    let waited = waits_for_a_lock(&db, pid, &revoke).await;
+    store.commit().await.unwrap();
+    let (outcome, text) = revoke.await.unwrap();
+    let live = live_credentials(&db, &[t.integration]).await;
+    let refusal = Error::RevokeNeedsReadCommitted;
+    assert_eq!(
+        outcome,
+        refusal.sqlstate(),
+        "a revoke in REPEATABLE READ is refused (it waited: {waited}; {live} credential live after it)"
+    );
+    assert!(
+        text.starts_with(&format!(
+            "{refusal} {:?} {:?}",
+            Some(refusal.code()),
+            refusal.hint()
+        )),
+        "{text}"
+    );
+    assert!(!waited, "refused before it takes the fence");
+    assert_eq!(live, 1, "nothing was revoked, and the caller was told");
 }
 
 /// A destroy whose kept version a restore makes current while the destroy is under way: the
