@@ -486,6 +486,64 @@ async fn deleting_an_integration_keeps_its_credentials_for_the_window_and_servic
     );
 }
 
+/// A deleted integration's credentials, kept for the window, are still its organization's and
+/// its provider's: the revokes destroy and report them, also once the organization itself is
+/// deleted.
+#[tokio::test]
+async fn the_revokes_reach_the_credentials_kept_from_deleted_integrations() {
+    const REVOKE_ORGANIZATION: &str = "select integration_id::pg_catalog.text || ' ' \
+         || versions_destroyed from public.revoke_organization_credentials($1::uuid)";
+    const REVOKE_PROVIDER: &str = "select integration_id::pg_catalog.text || ' ' \
+         || versions_destroyed from public.revoke_provider_credentials($1)";
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    stored_and_rotated(&db, &t).await;
+    let organization: String = sqlx::query_scalar(
+        "select organization_id::text from public.organization_integrations where id = $1",
+    )
+    .bind(t.integration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    db.call(
+        &t.admin,
+        "delete from public.organization_integrations where id = $1::uuid \
+         returning id::pg_catalog.text",
+        &[&t.integration.to_string()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(versions_of(&db, t.integration).await.len(), 2, "kept");
+    let revoked = db
+        .call(&Caller::ServiceRole, REVOKE_ORGANIZATION, &[&organization])
+        .await
+        .unwrap();
+    assert_eq!(revoked, [format!("{} 2", t.integration)]);
+    assert!(versions_of(&db, t.integration).await.is_empty());
+
+    let other = Tenants::create(&db.pool).await;
+    db.store(other.integration, &credentials_json(&canary("other")))
+        .await;
+    sqlx::query(
+        "delete from public.organizations where id = \
+           (select organization_id from public.organization_integrations where id = $1)",
+    )
+    .bind(other.integration)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let revoked = db
+        .call(&Caller::ServiceRole, REVOKE_PROVIDER, &["crm"])
+        .await
+        .unwrap();
+    assert!(
+        revoked.contains(&format!("{} 1", other.integration)),
+        "{revoked:?}"
+    );
+    assert!(versions_of(&db, other.integration).await.is_empty());
+    assert_eq!(orphans(&db.pool).await, 0);
+}
+
 /// The window is a duration of 0 to 365 days: months and years are refused (a month is 28 to 31
 /// days on the calendar), so is anything longer or negative, each with its own code; NULL too.
 /// Every change is audited with the old value, the new one and the role.
