@@ -299,7 +299,7 @@ pub struct Tenants {
     pub admin: Caller,
     pub member: Caller,
     pub other_admin: Caller,
-    organization: Uuid,
+    pub organization: Uuid,
 }
 
 impl Tenants {

@@ -419,13 +419,7 @@ async fn an_organization_revoke_waits_for_writes_in_flight_and_revokes_them_too(
     db.store(other.integration, &credentials_json(&canary("other-org")))
         .await;
     let old = db.store(rotated, &credentials_json(&canary("old"))).await;
-    let organization: String = sqlx::query_scalar(
-        "select organization_id::text from public.organization_integrations where id = $1",
-    )
-    .bind(rotated)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let organization = t.organization.to_string();
 
     // In flight: a rotate of one integration's credentials, a store for the other.
     let mut rotate = db.begin_as(&Caller::ServiceRole).await;
@@ -557,13 +551,7 @@ async fn a_provider_revoke_waits_for_a_store_in_flight_and_spares_other_provider
 async fn a_revoke_outside_read_committed_is_refused() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
-    let organization: String = sqlx::query_scalar(
-        "select organization_id::text from public.organization_integrations where id = $1",
-    )
-    .bind(t.integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let organization = t.organization.to_string();
     let mut store = db.begin_as(&Caller::ServiceRole).await;
     sqlx::query_scalar::<_, String>(api::STORE)
         .bind(t.integration.to_string())

@@ -264,13 +264,7 @@ async fn revoking_an_organization_destroys_every_version_and_names_whom_to_notif
     .await
     .unwrap();
     db.store(more[0], &credentials_json(&canary("c"))).await;
-    let organization: Uuid = sqlx::query_scalar(
-        "select organization_id from public.organization_integrations where id = $1",
-    )
-    .bind(t.integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let organization = t.organization;
     let admin = match &t.admin {
         Caller::Authenticated(admin) => *admin,
         _ => unreachable!(),
@@ -360,13 +354,7 @@ async fn expiry_dates_reach_the_rotation_report_of_the_organizations_admins_only
         .await
         .unwrap();
 
-    let organization: String = sqlx::query_scalar(
-        "select organization_id::text from public.organization_integrations where id = $1",
-    )
-    .bind(t.integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let organization = t.organization.to_string();
     let report = "select vault_secret_id::pg_catalog.text || ' ' || reason \
                   from public.organization_rotation_report($1::uuid)";
     let mut due = db.call(&t.admin, report, &[&organization]).await.unwrap();
@@ -465,13 +453,7 @@ async fn deleting_an_integration_keeps_its_credentials_for_the_window_and_servic
     );
 
     // An organization's deletion cascades to the same.
-    let organization: Uuid = sqlx::query_scalar(
-        "select organization_id from public.organization_integrations where id = $1",
-    )
-    .bind(t.integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let organization = t.organization;
     sqlx::query("delete from public.organizations where id = $1")
         .bind(organization)
         .execute(&db.pool)
@@ -498,13 +480,7 @@ async fn the_revokes_reach_the_credentials_kept_from_deleted_integrations() {
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
     stored_and_rotated(&db, &t).await;
-    let organization: String = sqlx::query_scalar(
-        "select organization_id::text from public.organization_integrations where id = $1",
-    )
-    .bind(t.integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let organization = t.organization.to_string();
     db.call(
         &t.admin,
         "delete from public.organization_integrations where id = $1::uuid \
@@ -708,13 +684,7 @@ async fn purge_keeps_what_is_inside_its_window_and_revoke_spares_other_organizat
         .await;
     db.store(other_more[0], &credentials_json(&canary("o2")))
         .await;
-    let organization: String = sqlx::query_scalar(
-        "select organization_id::text from public.organization_integrations where id = $1",
-    )
-    .bind(t.integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let organization = t.organization.to_string();
     db.call(
         &Caller::ServiceRole,
         "select count(*)::pg_catalog.text from public.revoke_organization_credentials($1::uuid)",
@@ -772,13 +742,7 @@ async fn reports_check_their_intervals_and_read_only_the_organizations_credentia
         let result = sqlx::query(sql).execute(&db.pool).await;
         assert_eq!(sqlstate(&result), expected, "{sql}");
     }
-    let organization: String = sqlx::query_scalar(
-        "select organization_id::text from public.organization_integrations where id = $1",
-    )
-    .bind(t.integration)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let organization = t.organization.to_string();
     let negative = db
         .call(
             &t.admin,
