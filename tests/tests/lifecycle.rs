@@ -374,6 +374,21 @@ async fn expiry_dates_reach_the_rotation_report_of_the_organizations_admins_only
     );
 }
 
+/// The tenants' integration deleted by its organization's admin, through row level security as
+/// a PostgREST DELETE runs.
+async fn delete_as_the_admin(db: &TestDatabase, t: &Tenants) {
+    let deleted = db
+        .call(
+            &t.admin,
+            "delete from public.organization_integrations where id = $1::uuid \
+             returning id::pg_catalog.text",
+            &[&t.integration.to_string()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted.len(), 1, "the admin deletes the integration");
+}
+
 /// The state and whether a Vault secret remains, of every version of `integration`, oldest first.
 async fn versions_of(db: &TestDatabase, integration: Uuid) -> Vec<String> {
     sqlx::query_scalar(
@@ -398,16 +413,7 @@ async fn deleting_an_integration_keeps_its_credentials_for_the_window_and_servic
     let db = TestDatabase::new().await;
     let t = Tenants::create(&db.pool).await;
     let (first, second) = stored_and_rotated(&db, &t).await;
-    let deleted = db
-        .call(
-            &t.admin,
-            "delete from public.organization_integrations where id = $1::uuid \
-             returning id::pg_catalog.text",
-            &[&t.integration.to_string()],
-        )
-        .await
-        .unwrap();
-    assert_eq!(deleted.len(), 1, "the admin deletes the integration");
+    delete_as_the_admin(&db, &t).await;
     assert_eq!(
         versions_of(&db, t.integration).await,
         [
@@ -481,14 +487,7 @@ async fn the_revokes_reach_the_credentials_kept_from_deleted_integrations() {
     let t = Tenants::create(&db.pool).await;
     stored_and_rotated(&db, &t).await;
     let organization = t.organization.to_string();
-    db.call(
-        &t.admin,
-        "delete from public.organization_integrations where id = $1::uuid \
-         returning id::pg_catalog.text",
-        &[&t.integration.to_string()],
-    )
-    .await
-    .unwrap();
+    delete_as_the_admin(&db, &t).await;
     assert_eq!(versions_of(&db, t.integration).await.len(), 2, "kept");
     let revoked = db
         .call(&Caller::ServiceRole, REVOKE_ORGANIZATION, &[&organization])
