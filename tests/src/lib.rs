@@ -557,7 +557,7 @@ pub fn report_figure(line: &str) {
 }
 
 /// The CLI binary the client's build put in the workspace's target directory (build it first:
-/// `cargo build -p credential-vault-client`).
+/// `cargo build -p credential-vault-client --features cli`).
 pub fn cli_binary() -> std::path::PathBuf {
     let workspace = workspace_dir();
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -571,7 +571,7 @@ pub fn cli_binary() -> std::path::PathBuf {
     let binary = target.join(profile).join("credential-vault");
     assert!(
         binary.exists(),
-        "{} is missing: run `cargo build -p credential-vault-client` first",
+        "{} is missing: run `cargo build -p credential-vault-client --features cli` first",
         binary.display()
     );
     binary
