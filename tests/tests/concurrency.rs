@@ -543,6 +543,72 @@ async fn a_provider_revoke_waits_for_a_store_in_flight_and_spares_other_provider
     assert_eq!(orphans(&db.pool).await, 0);
 }
 
+/// A revoke and a deletion of one of its integrations, each waiting for the other: the deletion
+/// holds the integration's row and waits for the fence, the revoke holds the fence and its link
+/// hook waits for the row. PostgreSQL aborts one of them. When it is the revoke, the revoke
+/// starts again once the deletion is through and revokes the deleted integration's kept
+/// credentials too; before, the responder's call failed with 40P01. Vault's secrets table, held
+/// in EXCLUSIVE mode meanwhile, stops the revoke between taking the fence and writing.
+#[tokio::test]
+async fn a_revoke_that_loses_a_deadlock_to_a_deletion_starts_again() {
+    let db = TestDatabase::new().await;
+    let t = Tenants::create(&db.pool).await;
+    db.store(
+        t.integration,
+        &credentials_json(&canary("deleted-meanwhile")),
+    )
+    .await;
+
+    let mut vault = db.pool.begin().await.unwrap();
+    sqlx::query("lock table vault.secrets in exclusive mode")
+        .execute(&mut *vault)
+        .await
+        .unwrap();
+    let (revoker, revoke) =
+        call_in_background(&db, REVOKE_ORGANIZATION, t.organization.to_string()).await;
+    assert!(
+        waits_for_a_lock(&db, revoker, &revoke).await,
+        "the revoke holds the fence and waits for Vault's table"
+    );
+    let mut deleter = PgConnection::connect_with(&db.options()).await.unwrap();
+    let deleter_pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(&mut deleter)
+        .await
+        .unwrap();
+    // The deletion checks for a deadlock 10 ms into its wait, before there is one, and never
+    // again: the revoke's check, a second into its own wait, is the one that finds it.
+    sqlx::query("set deadlock_timeout = '10ms'")
+        .execute(&mut deleter)
+        .await
+        .unwrap();
+    let integration = t.integration;
+    let delete = tokio::spawn(async move {
+        sqlx::query("delete from public.organization_integrations where id = $1")
+            .bind(integration)
+            .execute(&mut deleter)
+            .await
+            .map(|done| done.rows_affected())
+    });
+    assert!(
+        waits_for_a_lock(&db, deleter_pid, &delete).await,
+        "the deletion holds the row and waits for the fence"
+    );
+    // Only a timer has to run out here, the deletion's deadlock check.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    vault.commit().await.unwrap();
+
+    let report = revoke.await.unwrap();
+    let deleted = delete.await.unwrap();
+    assert_eq!(
+        report,
+        Ok(vec![format!("{} 1", t.integration)]),
+        "the revoke succeeds and reports the deleted integration (the deletion: {deleted:?})"
+    );
+    assert_eq!(deleted.ok(), Some(1), "the deletion went through");
+    assert_eq!(live_credentials(&db, &[t.integration]).await, 0);
+    assert_eq!(orphans(&db.pool).await, 0);
+}
+
 /// Only READ COMMITTED gives a revoke's statement a snapshot taken after the fence's lock. In a
 /// session whose transactions are REPEATABLE READ (a role's `default_transaction_isolation`, say)
 /// the revoke would wait for a store in flight and then leave what it stored live while
