@@ -367,6 +367,16 @@ async fn waits_for_a_lock<T>(
     }
 }
 
+/// A new connection with `options`, and its backend's pid (for watching its lock waits).
+async fn session(options: &sqlx::postgres::PgConnectOptions) -> (i32, PgConnection) {
+    let mut connection = PgConnection::connect_with(options).await.unwrap();
+    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    (pid, connection)
+}
+
 /// A call run on a connection of its own, as service_role, with one argument; its backend pid and
 /// its task, which returns the call's rows (a revoke's report: `integration versions_destroyed`)
 /// or the SQLSTATE.
@@ -375,11 +385,7 @@ async fn call_in_background(
     sql: &'static str,
     argument: String,
 ) -> (i32, tokio::task::JoinHandle<Result<Vec<String>, String>>) {
-    let mut connection = PgConnection::connect_with(&db.options()).await.unwrap();
-    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
-        .fetch_one(&mut connection)
-        .await
-        .unwrap();
+    let (pid, mut connection) = session(&db.options()).await;
     let task = tokio::spawn(async move {
         let result = call_as(&mut connection, &Caller::ServiceRole, sql, &[&argument]).await;
         let state = sqlstate(&result);
@@ -506,11 +512,7 @@ async fn a_provider_revoke_waits_for_a_store_in_flight_and_spares_other_provider
         .fetch_all(&mut *fence)
         .await
         .unwrap();
-    let mut writer = PgConnection::connect_with(&db.options()).await.unwrap();
-    let writer_pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
-        .fetch_one(&mut writer)
-        .await
-        .unwrap();
+    let (writer_pid, mut writer) = session(&db.options()).await;
     let rotate = tokio::spawn(async move {
         let body = credentials_json(&canary("erp-after"));
         let result = call_as(
@@ -570,11 +572,7 @@ async fn a_revoke_that_loses_a_deadlock_to_a_deletion_starts_again() {
         waits_for_a_lock(&db, revoker, &revoke).await,
         "the revoke holds the fence and waits for Vault's table"
     );
-    let mut deleter = PgConnection::connect_with(&db.options()).await.unwrap();
-    let deleter_pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
-        .fetch_one(&mut deleter)
-        .await
-        .unwrap();
+    let (deleter_pid, mut deleter) = session(&db.options()).await;
     // The deletion checks for a deadlock 10 ms into its wait, before there is one, and never
     // again: the revoke's check, a second into its own wait, is the one that finds it.
     sqlx::query("set deadlock_timeout = '10ms'")
@@ -629,11 +627,7 @@ async fn a_revoke_outside_read_committed_is_refused() {
     let options = db
         .options()
         .options([("default_transaction_isolation", "repeatable read")]);
-    let mut revoker = PgConnection::connect_with(&options).await.unwrap();
-    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
-        .fetch_one(&mut revoker)
-        .await
-        .unwrap();
+    let (pid, mut revoker) = session(&options).await;
     let revoke = tokio::spawn(async move {
         let result = call_as(
             &mut revoker,
