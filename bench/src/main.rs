@@ -89,6 +89,8 @@ impl Sample {
 
 type Key = (u32, u32, String, &'static str, &'static str);
 
+type Samples = BTreeMap<Key, Sample>;
+
 /// A server the benchmark talks to, by its socket directory and port: the harness's (PGHOST,
 /// PGPORT), and with `bench/run --baseline` the baseline build's, whose cluster its own harness
 /// started around this one (CV_BASELINE_PGHOST, CV_BASELINE_PGPORT, CV_BASELINE_PG_CONFIG).
@@ -128,7 +130,6 @@ impl Server {
         Ok((library, ["release", "debug"][usize::from(debug)]))
     }
 }
-type Samples = BTreeMap<Key, Sample>;
 
 fn main() {
     if let Err(error) = run(&Args::parse()) {
